@@ -1,0 +1,43 @@
+"""Pufa (普法): the backend of a township's legal-education WeChat official account."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from bot import config, errors, lawbase, privacy, stores
+from bot.extensions import db, migrate
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a Pufa app; web workers, the scheduler, the CLI and every test come through here.
+
+    It never starts threads or the scheduler, and it touches no database: a worker boots even
+    while the database is down, and answers residents from the in-memory law base.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config.Defaults)  # SQLite in instance/, no Redis: a laptop runs it
+    app.config.from_pyfile("pufa.cfg", silent=True)  # instance/pufa.cfg, git-ignored
+    app.config.from_prefixed_env("PUFA")  # PUFA_SECRET_KEY=... beats both
+    if test_config is not None:
+        app.config.update(test_config)
+    config.finalize(app.config, app.instance_path, app.root_path)
+    privacy.install_log_filter(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)
+    stores.init_app(app)
+    lawbase.init_app(app)  # loads, validates and indexes content once per worker
+
+    from bot import cli, demo, wechat
+
+    app.register_blueprint(wechat.bp)
+    if app.config["DEMO_PAGE"]:
+        app.register_blueprint(demo.bp)
+    cli.init_app(app)
+    errors.init_app(app)
+    return app

@@ -1,0 +1,143 @@
+"""answer(text) → Answer: emergencies first, then one exact quote in plain words, or honesty.
+
+The rules residents rely on:
+- An emergency's numbers come on the first line, before anything else.
+- A citation is a curated snippet whose quote was verified against the law's current text; the
+  first citation is the main basis. Nothing is paraphrased as a quote and nothing is invented.
+- When the best match is weak the bot says it does not know and points to people who do,
+  rather than quoting a loosely related article.
+- When two or three snippets fit about equally, the resident picks by number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import emergency as emergencies
+from bot.lawbase import LawBase, Snippet
+from bot.numerals import article_label, from_chinese
+from bot.search import normalise
+from bot.wechat import texts
+
+# Calibrated with bench/recall.py on held-out phrasings (see docs/benchmarks.md).
+MIN_SCORE = 1.0  # BM25 score below which a match is noise
+MIN_COVERAGE = 0.45  # share of the question's weight the best snippet must match
+CHOICE_RATIO = 0.88  # a runner-up this close to the best is offered as a choice
+MAX_CHOICES = 3
+
+_ARTICLE_ASK = re.compile(
+    r"^(?:《)?(?P<law>[\u4e00-\u9fff]{2,20}?)(?:》)?\s*第?\s*(?P<num>[0-9]+|[零一二三四五六七八九十百千]+)\s*条"
+    r"(?P<suffix>之[一二三四五六七八九十])?"
+)
+
+
+@dataclass(frozen=True)
+class Office:
+    """The township's own justice office, from configuration."""
+
+    line: str  # "某某镇司法所 电话… 地址：…"
+
+
+@dataclass
+class Answer:
+    outcome: str  # answered | choices | no_answer
+    text: str
+    emergency: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)  # snippet ids, in the order offered
+
+
+def answer(text: str, *, base: LawBase, office: Office) -> Answer:
+    """Answer one resident message (already stripped of WeChat framing)."""
+    alarm = emergencies.detect(normalise(text))
+    result = _answer_law(text, base=base, office=office)
+    if alarm is not None:
+        result.emergency = alarm.kind
+        first = texts.EMERGENCY.format(numbers="、".join(alarm.numbers))
+        result.text = first + "\n\n" + result.text
+    return result
+
+
+def _answer_law(text: str, *, base: LawBase, office: Office) -> Answer:
+    asked = _article_asked(text, base)
+    if asked is not None:
+        return snippet_answer(asked, base=base, office=office, score=None)
+    hits = base.search(text, k=MAX_CHOICES + 2)
+    found = [
+        {"id": s.id, "citation": s.citation, "score": round(h.score, 3), "coverage": round(h.coverage, 3)}
+        for s, h in hits
+    ]
+    if not hits or hits[0][1].score < MIN_SCORE or hits[0][1].coverage < MIN_COVERAGE:
+        return Answer("no_answer", texts.NO_ANSWER.format(office=office.line), citations=found)
+    best_snippet, best = hits[0]
+    close = [s for s, h in hits[1:] if h.score >= best.score * CHOICE_RATIO and h.coverage >= MIN_COVERAGE]
+    close = [s for s in _distinct(close) if s.citation != best_snippet.citation][: MAX_CHOICES - 1]
+    if close:
+        options = [best_snippet, *close]
+        return Answer("choices", choices_text(options), citations=found, choices=[s.id for s in options])
+    result = snippet_answer(best_snippet, base=base, office=office, score=best.score)
+    result.citations = found
+    return result
+
+
+def snippet_answer(snippet: Snippet, *, base: LawBase, office: Office, score: float | None) -> Answer:
+    """The full answer for one snippet: direct answer, exact quote, plain words, where to go."""
+    body = (
+        f"{snippet.summary}\n\n"
+        f"📖{snippet.citation}：\n“{snippet.quote}”\n\n"
+        f"{texts.EXPLAIN_HEAD}{snippet.explain}\n\n"
+        f"{texts.HELP_HEAD}\n{_help(snippet, base=base, office=office)}"
+    )
+    cited = {"id": snippet.id, "citation": snippet.citation, "score": score}
+    return Answer("answered", body, citations=[cited])
+
+
+def choices_text(options: list[Snippet]) -> str:
+    lines = [texts.CHOICES_HEAD]
+    for number, s in enumerate(options, start=1):
+        lines.append(f"{number}. {s.summary}（{s.law.short}{s.article}）")
+    lines.append(texts.CHOICES_TAIL)
+    return "\n".join(lines)
+
+
+def _help(snippet: Snippet, *, base: LawBase, office: Office) -> str:
+    items: list[tuple[str, str | None]] = []
+    for key in snippet.help:
+        if key == "司法所":
+            continue  # the township's own office is listed with its details below
+        o = base.offices[key]
+        items.append((o.name, o.phone if o.phone and o.phone not in o.name else None))
+    items = items[:2]
+    lines = [texts.help_lines(items)] if items else []
+    lines.append(f"· {office.line}")
+    if not any("12348" in name for name, _ in items):
+        lines.append("· 12348公共法律服务热线（免费）")
+    return "\n".join(lines)
+
+
+def _distinct(snippets: list[Snippet]) -> list[Snippet]:
+    seen, out = set(), []
+    for s in snippets:
+        if s.citation not in seen:
+            seen.add(s.citation)
+            out.append(s)
+    return out
+
+
+def _article_asked(text: str, base: LawBase) -> Snippet | None:
+    """"劳动法第五十条" / "民法典1042条": the curated snippet quoting that article, if any."""
+    m = _ARTICLE_ASK.search(normalise(text).replace(" ", ""))
+    if not m:
+        return None
+    num = m.group("num")
+    n = int(num) if num.isdigit() else from_chinese(num)
+    if not 0 < n < 10000:
+        return None
+    label = article_label(n, m.group("suffix") or "")
+    name = m.group("law")
+    for s in base.snippets:
+        if s.article == label and (name.endswith(s.law.short) or s.law.name.endswith(name)):
+            return s
+    return None

@@ -1,0 +1,81 @@
+"""flask --app bot ask | content check/export-quotes/stats | journal replay."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from bot import answering, journal, lawbase, qa
+from bot.errors import ContentError
+
+content = AppGroup("content", help="Check and inspect the law-snippet base.")
+journal_cli = AppGroup("journal", help="The Q&A log and its disk spool.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(ask)
+    app.cli.add_command(content)
+    app.cli.add_command(journal_cli)
+
+
+@click.command("ask")
+@click.argument("question")
+def ask(question: str) -> None:
+    """Print the reply a resident would get to QUESTION (nothing is logged)."""
+    result = answering.answer(question, base=lawbase.current(), office=qa.office())
+    pages = qa.paginate(result.text, int(current_app.config["REPLY_MAX_BYTES"]))
+    click.echo(pages[0])
+    for page in pages[1:]:
+        click.echo("\n———— 回复“更多” ————\n" + page)
+
+
+@content.command("check")
+def content_check() -> None:
+    """Validate every content file; exit 1 naming each problem."""
+    try:
+        base = lawbase.load(current_app.config["CONTENT_DIR"])
+    except ContentError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in the content", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(base.snippets)} snippets from {len(base.laws)} laws")
+
+
+@content.command("export-quotes")
+def content_export_quotes() -> None:
+    """Print {"id", "law", "article", "quote", "version"} JSONL for lawref.py verify."""
+    for s in lawbase.load(current_app.config["CONTENT_DIR"]).snippets:
+        record = {"id": s.id, "law": s.law.name, "article": s.article, "quote": s.quote,
+                  "version": s.law.version}
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@content.command("stats")
+def content_stats() -> None:
+    """Snippets by law and by topic, as a Markdown table."""
+    base = lawbase.load(current_app.config["CONTENT_DIR"])
+    by_law = Counter(s.law.name for s in base.snippets)
+    by_topic = Counter(t for s in base.snippets for t in s.topics)
+    click.echo(f"{len(base.snippets)} snippets, {len(by_law)} laws and regulations\n")
+    click.echo("| law | version | snippets |\n|---|---|---|")
+    for name, n in by_law.most_common():
+        click.echo(f"| {name} | {base.laws[name].version} | {n} |")
+    click.echo("\n| topic | snippets |\n|---|---|")
+    for topic, n in by_topic.most_common():
+        click.echo(f"| {topic} | {n} |")
+
+
+@journal_cli.command("replay")
+def journal_replay() -> None:
+    """Write Q&A entries spooled while the database was down."""
+    waiting = len(journal.spooled())
+    written = journal.replay_spool()
+    click.echo(f"{written} of {waiting} spooled entries written")
+    if written < waiting:
+        sys.exit(1)

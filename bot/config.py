@@ -1,0 +1,96 @@
+"""Configuration: defaults, load order, and the checks that refuse a bad production boot.
+
+Order (later wins): `Defaults` → `instance/pufa.cfg` (git-ignored) → `PUFA_*` environment → a test
+dict. The defaults run the demo on a laptop: SQLite under `instance/`, in-process stores, a dev
+WeChat token, and the demo chat page switched on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+DEV_SECRET = "pufa-dev-secret-not-for-production"
+DEV_WECHAT_TOKEN = "pufa-demo-token"
+
+
+class Defaults:
+    ENV = "development"  # "production" turns on the start-up checks below
+    SECRET_KEY = DEV_SECRET
+    OPENID_HASH_KEY = None  # falls back to SECRET_KEY; keyed hash of residents' openids
+
+    WECHAT_TOKEN = DEV_WECHAT_TOKEN
+    WECHAT_APP_ID = "wxpufademo000000"
+    WECHAT_AES_KEY = None  # 43 characters; unset means plaintext mode
+    WECHAT_AES_KEY_PREVIOUS = None  # kept while WeChat may still encrypt with the old key
+    WECHAT_MAX_CLOCK_SKEW = 300  # seconds; older signed requests are refused as replays
+
+    DATABASE_URL = None  # default: sqlite:///<instance>/pufa.sqlite3
+    REDIS_URL = None  # optional; shared dedupe claims and conversation state across workers
+
+    CONTENT_DIR = None  # default: <repo>/content
+    SPOOL_DIR = None  # default: <instance>/spool; Q&A entries wait here while the DB is down
+
+    MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode
+    REPLY_MAX_BYTES = 2048  # the commonly cited limit of one passive text reply
+    DEMO_PAGE = None  # default: on outside production
+
+    # The township's own justice office, shown in every answer.
+    JUSTICE_OFFICE_NAME = "本乡镇司法所"
+    JUSTICE_OFFICE_PHONE = None
+    JUSTICE_OFFICE_ADDRESS = None
+    JUSTICE_OFFICE_HOURS = "工作日 8:30-12:00，14:30-17:30"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the service; the message names the key."""
+
+
+def finalize(config: MutableMapping[str, Any], instance_path: str, root_path: str) -> None:
+    """Fill derived values and refuse settings that would run the service wrongly."""
+    if not config.get("DATABASE_URL"):
+        os.makedirs(instance_path, exist_ok=True)
+        config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "pufa.sqlite3")
+    config["DATABASE_URL"] = _normalise_db_url(str(config["DATABASE_URL"]))
+    config.setdefault("SQLALCHEMY_DATABASE_URI", config["DATABASE_URL"])
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(config["DATABASE_URL"]))
+    if not config.get("CONTENT_DIR"):
+        config["CONTENT_DIR"] = os.path.join(os.path.dirname(root_path), "content")
+    if not config.get("SPOOL_DIR"):
+        config["SPOOL_DIR"] = os.path.join(instance_path, "spool")
+    if config.get("DEMO_PAGE") is None:
+        config["DEMO_PAGE"] = config.get("ENV") != "production"
+    for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "JUSTICE_OFFICE_PHONE"):
+        if config.get(key) is not None:  # from_prefixed_env turns "12348" into an int
+            config[key] = str(config[key])
+    if config.get("WECHAT_AES_KEY") and len(str(config["WECHAT_AES_KEY"])) != 43:
+        raise ConfigError("PUFA_WECHAT_AES_KEY must be 43 characters (WeChat's EncodingAESKey)")
+    if config.get("ENV") == "production":
+        _check_production(config)
+
+
+def _check_production(config: MutableMapping[str, Any]) -> None:
+    if config.get("SECRET_KEY") in (None, "", DEV_SECRET):
+        raise ConfigError("PUFA_SECRET_KEY is not set (production refuses the dev secret)")
+    if config.get("WECHAT_TOKEN") in (None, "", DEV_WECHAT_TOKEN):
+        raise ConfigError("PUFA_WECHAT_TOKEN is not set (production refuses the demo token)")
+    if not config.get("WECHAT_APP_ID") or config["WECHAT_APP_ID"] == Defaults.WECHAT_APP_ID:
+        raise ConfigError("PUFA_WECHAT_APP_ID is not set")
+    if not config.get("JUSTICE_OFFICE_PHONE"):
+        raise ConfigError("PUFA_JUSTICE_OFFICE_PHONE is not set (every answer shows it)")
+
+
+def _normalise_db_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written the usual way."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # A dead database must not hold a resident's reply hostage: fail fast, spool, reply.
+        return {"connect_args": {"timeout": 2}}
+    return {"pool_pre_ping": True, "pool_timeout": 2, "connect_args": {"connect_timeout": 2}}

@@ -1,0 +1,171 @@
+"""Fixtures: an app per test module, a clean database per test, and a WeChat stand-in.
+
+The suite runs on SQLite by default and on PostgreSQL when PUFA_TEST_DATABASE_URL is set
+(`.ci/run` does both). Redis tests use PUFA_TEST_REDIS_URL (default 127.0.0.1:6379) and are
+skipped only where no Redis answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
+
+from bot import create_app
+from bot.extensions import db
+from bot.wechat.simulator import Simulator, new_aes_key
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_CONTENT = Path(__file__).parent / "fixtures" / "content"
+REAL_CONTENT = ROOT / "content"
+TOKEN = "test-token-不重要"
+APP_ID = "wx0123456789abcdef"
+AES_KEY = new_aes_key()
+
+
+def database_url(tmp_path: Path) -> str:
+    return os.environ.get("PUFA_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'pufa.sqlite3'}"
+
+
+def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_AES_KEY": AES_KEY,
+        "DATABASE_URL": database_url(tmp_path),
+        "CONTENT_DIR": str(content),
+        "SPOOL_DIR": str(tmp_path / "spool"),
+        "JUSTICE_OFFICE_NAME": "测试镇司法所",
+        "JUSTICE_OFFICE_PHONE": "0871-00000000",
+        "REDIS_URL": None,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(params=["plain", "compatible", "safe"])
+def wechat(request):
+    """Signs (and in compatible/safe mode encrypts) messages as WeChat does."""
+    return WeChat(Simulator(token=TOKEN, app_id=APP_ID, aes_key=AES_KEY, mode=request.param))
+
+
+@pytest.fixture(params=["compatible", "safe"])
+def encrypted_wechat(request):
+    return WeChat(Simulator(token=TOKEN, app_id=APP_ID, aes_key=AES_KEY, mode=request.param))
+
+
+@pytest.fixture
+def plain_wechat():
+    return WeChat(Simulator(token=TOKEN, app_id=APP_ID, aes_key=AES_KEY, mode="plain"))
+
+
+class WeChat:
+    """Test helper around the simulator: `client.post(**wechat.text("..."))`."""
+
+    def __init__(self, sim: Simulator):
+        self.sim = sim
+
+    def __getattr__(self, name):
+        return getattr(self.sim, name)
+
+    def post_kwargs(self, xml: str) -> dict:
+        args, body = self.sim.request(xml)
+        return {"path": "/wechat", "query_string": args, "data": body, "content_type": "text/xml"}
+
+    def text_message(self, content: str, **kw) -> dict:
+        return self.post_kwargs(self.sim.text(content, **kw))
+
+    def ask(self, client, content: str, **kw) -> str:
+        response = client.post(**self.text_message(content, **kw))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return self.sim.reply_text(response.get_data())
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("PUFA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no Redis at " + url)
+    yield url
+    redis.Redis.from_url(url).flushdb()
+
+
+class Outage:
+    """Makes the database unreachable: pooled connections are dropped and new ones refused.
+
+    This is what a stopped PostgreSQL server or an unreadable SQLite file looks like to the
+    app: every statement raises OperationalError until `end()`.
+    """
+
+    def __init__(self, app):
+        self.app, self.down = app, False
+        with app.app_context():
+            self.engine = db.engine
+        event.listen(self.engine, "do_connect", self._connect)
+
+    def _connect(self, *args, **kwargs):
+        if self.down:
+            raise OperationalError("connect", {}, Exception("database is down (test outage)"))
+        return None
+
+    def start(self) -> None:
+        with self.app.app_context():
+            db.session.remove()
+        self.engine.dispose()
+        self.down = True
+
+    def end(self) -> None:
+        self.down = False
+
+    def ping(self) -> bool:
+        with self.app.app_context(), self.engine.connect() as conn:
+            return conn.execute(text("select 1")).scalar() == 1
+
+
+@pytest.fixture
+def outage(app) -> Iterator[Outage]:
+    o = Outage(app)
+    yield o
+    o.end()
+
+
+def copy_content(tmp_path: Path, source: Path = FIXTURE_CONTENT) -> Path:
+    target = tmp_path / "content"
+    shutil.copytree(source, target)
+    return target
