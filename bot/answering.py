@@ -18,13 +18,14 @@ from typing import Any
 from bot import emergency as emergencies
 from bot.lawbase import LawBase, Snippet
 from bot.numerals import article_label, from_chinese
-from bot.search import normalise
+from bot.search import Hit, normalise
 from bot.wechat import texts
 
 # Calibrated with bench/recall.py on held-out phrasings (see docs/benchmarks.md).
 MIN_SCORE = 1.0  # BM25 score below which a match is noise
 MIN_COVERAGE = 0.45  # share of the question's weight the best snippet must match
-CHOICE_RATIO = 0.88  # a runner-up this close to the best is offered as a choice
+SURE_COVERAGE = 0.75  # a one-word match counts only when it is most of the question
+CHOICE_RATIO = 0.8  # a runner-up this close to the best is offered as a choice
 MAX_CHOICES = 3
 
 _ARTICLE_ASK = re.compile(
@@ -55,6 +56,8 @@ def answer(text: str, *, base: LawBase, office: Office) -> Answer:
     result = _answer_law(text, base=base, office=office)
     if alarm is not None:
         result.emergency = alarm.kind
+        if result.outcome == "no_answer":  # no law to add: safety first, then people to ask
+            result.text = texts.EMERGENCY_NO_LAW.format(office=office.line)
         first = texts.EMERGENCY.format(numbers="、".join(alarm.numbers))
         result.text = first + "\n\n" + result.text
     return result
@@ -69,10 +72,10 @@ def _answer_law(text: str, *, base: LawBase, office: Office) -> Answer:
         {"id": s.id, "citation": s.citation, "score": round(h.score, 3), "coverage": round(h.coverage, 3)}
         for s, h in hits
     ]
-    if not hits or hits[0][1].score < MIN_SCORE or hits[0][1].coverage < MIN_COVERAGE:
+    if not hits or not _confident(hits[0][1]):
         return Answer("no_answer", texts.NO_ANSWER.format(office=office.line), citations=found)
     best_snippet, best = hits[0]
-    close = [s for s, h in hits[1:] if h.score >= best.score * CHOICE_RATIO and h.coverage >= MIN_COVERAGE]
+    close = [s for s, h in hits[1:] if h.score >= best.score * CHOICE_RATIO and _confident(h)]
     close = [s for s in _distinct(close) if s.citation != best_snippet.citation][: MAX_CHOICES - 1]
     if close:
         options = [best_snippet, *close]
@@ -80,6 +83,13 @@ def _answer_law(text: str, *, base: LawBase, office: Office) -> Answer:
     result = snippet_answer(best_snippet, base=base, office=office, score=best.score)
     result.citations = found
     return result
+
+
+def _confident(hit: Hit) -> bool:
+    """Is this match strong enough to cite? Weak ones get an honest "we don't know"."""
+    if hit.score < MIN_SCORE or hit.coverage < MIN_COVERAGE:
+        return False
+    return hit.matched >= 2 or (hit.coverage >= SURE_COVERAGE and hit.words >= 1)
 
 
 def snippet_answer(snippet: Snippet, *, base: LawBase, office: Office, score: float | None) -> Answer:

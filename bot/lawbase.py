@@ -149,7 +149,7 @@ def _load(root: Path, *, holdout: bool) -> LawBase:
 def _document(s: Snippet, tokenizer: search.Tokenizer, *, holdout: bool) -> list[str]:
     """What a snippet is found by: residents' phrasings first, then its own words."""
     questions = s.questions[:-1] if holdout else s.questions
-    parts = [*questions, *s.keywords, *s.keywords, s.summary, *s.topics, s.law.short, s.quote]
+    parts = [*questions, *s.keywords, *s.keywords, s.summary, s.explain, *s.topics, s.law.short, s.quote]
     return [t for part in parts for t in tokenizer.tokens(part)]
 
 

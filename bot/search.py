@@ -46,6 +46,8 @@ class Hit:
     doc: int
     score: float
     coverage: float  # share of the query's weight that the document matched
+    matched: int  # how many distinct query tokens the document has
+    words: int  # how many of those are words (two characters or more), not single characters
 
 
 class Tokenizer:
@@ -100,6 +102,8 @@ class Index:
         for i in top:
             if scores[i] <= 0:
                 break
-            matched = sum(self.weight(t) for t in dict.fromkeys(tokens) if t in self._doc_tokens[i])
-            hits.append(Hit(int(i), float(scores[i]), matched / total))
+            matched = [t for t in dict.fromkeys(tokens) if t in self._doc_tokens[i]]
+            weight = sum(self.weight(t) for t in matched)
+            words = sum(len(t) > 1 for t in matched)
+            hits.append(Hit(int(i), float(scores[i]), weight / total, len(matched), words))
         return hits
