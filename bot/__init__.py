@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from bot import config, errors, lawbase, privacy, stores
-from bot.extensions import db, migrate
+from bot.extensions import db, migrate, tune_sqlite
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -29,6 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.finalize(app.config, app.instance_path, app.root_path)
     privacy.install_log_filter(app)
     db.init_app(app)
+    tune_sqlite(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     stores.init_app(app)
     lawbase.init_app(app)  # loads, validates and indexes content once per worker

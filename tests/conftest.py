@@ -52,17 +52,27 @@ def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
     with app.app_context():
         db.drop_all()
         db.create_all()
+    _apps.append(app)
     return app
+
+
+_apps: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_apps():
+    """Close every app's connections after each test, however the test ended."""
+    yield
+    while _apps:
+        app = _apps.pop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
 def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    return make_app(tmp_path)
 
 
 @pytest.fixture
