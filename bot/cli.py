@@ -8,7 +8,7 @@ from collections import Counter
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from bot import answering, journal, lawbase, qa
 from bot.errors import ContentError
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
 
 @click.command("ask")
 @click.argument("question")
+@with_appcontext
 def ask(question: str) -> None:
     """Print the reply a resident would get to QUESTION (nothing is logged)."""
     result = answering.answer(question, base=lawbase.current(), office=qa.office())
