@@ -36,8 +36,14 @@ from bot.extensions import db  # noqa: E402
 from bot.wechat.simulator import Simulator, new_aes_key  # noqa: E402
 
 EXTRA = [
-    "山上着火了", "有人动刀了", "孩子不见了", "今天天气怎么样", "明天赶集卖猪能卖多少钱",
-    "老板拖欠工资三个月了咋个整", "孩子不想读书了能去打工吗", "离婚了彩礼要退吗",
+    "山上着火了",
+    "有人动刀了",
+    "孩子不见了",
+    "今天天气怎么样",
+    "明天赶集卖猪能卖多少钱",
+    "老板拖欠工资三个月了咋个整",
+    "孩子不想读书了能去打工吗",
+    "离婚了彩礼要退吗",
 ]
 
 
@@ -52,14 +58,22 @@ def summary(name: str, latencies: list[float], wall: float) -> None:
     ms = sorted(x * 1000 for x in latencies)
     p50 = statistics.median(ms)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    print(f"{name:44s} n={len(ms):4d}  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
-          f"max {ms[-1]:7.2f} ms  {len(ms) / wall:7.1f} replies/s")
+    print(
+        f"{name:44s} n={len(ms):4d}  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
+        f"max {ms[-1]:7.2f} ms  {len(ms) / wall:7.1f} replies/s"
+    )
 
 
 def bench_in_process(qs: list[str], mode: str, database_url: str) -> None:
     aes = new_aes_key()
-    app = create_app({"DATABASE_URL": database_url, "WECHAT_TOKEN": "bench-token",
-                      "WECHAT_AES_KEY": aes, "SPOOL_DIR": tempfile.mkdtemp()})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "WECHAT_TOKEN": "bench-token",
+            "WECHAT_AES_KEY": aes,
+            "SPOOL_DIR": tempfile.mkdtemp(),
+        }
+    )
     with app.app_context():
         db.create_all()
         base, office = lawbase.current(), qa.office()
@@ -91,13 +105,30 @@ def free_port() -> int:
 
 def bench_http(qs: list[str], mode: str, database_url: str) -> None:
     port, aes = free_port(), new_aes_key()
-    env = {**os.environ, "PUFA_DATABASE_URL": database_url, "PUFA_WECHAT_TOKEN": "bench-token",
-           "PUFA_WECHAT_AES_KEY": aes, "PUFA_BIND": f"127.0.0.1:{port}", "PUFA_WORKERS": "2",
-           "PUFA_ACCESS_LOG": "/dev/null", "PUFA_SPOOL_DIR": tempfile.mkdtemp()}
-    subprocess.run([sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"], env=env,
-                   cwd=ROOT, check=True, capture_output=True)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PUFA_DATABASE_URL": database_url,
+        "PUFA_WECHAT_TOKEN": "bench-token",
+        "PUFA_WECHAT_AES_KEY": aes,
+        "PUFA_BIND": f"127.0.0.1:{port}",
+        "PUFA_WORKERS": "2",
+        "PUFA_ACCESS_LOG": "/dev/null",
+        "PUFA_SPOOL_DIR": tempfile.mkdtemp(),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/wechat"
     sim = Simulator(token="bench-token", app_id="wxpufademo000000", aes_key=aes, mode=mode)
     try:
@@ -116,8 +147,9 @@ def bench_http(qs: list[str], mode: str, database_url: str) -> None:
             if not hasattr(local, "session"):
                 local.session = requests.Session()
             t = time.perf_counter()
-            r = local.session.post(url, params=args, data=body, timeout=10,
-                             headers={"Content-Type": "text/xml"})
+            r = local.session.post(
+                url, params=args, data=body, timeout=10, headers={"Content-Type": "text/xml"}
+            )
             elapsed = time.perf_counter() - t
             assert r.status_code == 200, r.status_code
             return elapsed
@@ -128,8 +160,11 @@ def bench_http(qs: list[str], mode: str, database_url: str) -> None:
             start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 lat = list(pool.map(send, enumerate(qs)))
-            summary(f"webhook over HTTP (gunicorn 2 workers, {clients} client{'s' if clients > 1 else ''})",
-                    lat, time.perf_counter() - start)
+            summary(
+                f"webhook over HTTP (gunicorn 2 workers, {clients} client{'s' if clients > 1 else ''})",
+                lat,
+                time.perf_counter() - start,
+            )
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -142,6 +177,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
+
     def url() -> str:  # a fresh database for each run; a given URL is emptied first
         if args.database_url:
             reset(args.database_url)
@@ -149,8 +185,10 @@ def main() -> None:
         return f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
 
     qs = questions(max(args.n, 200))
-    print(f"{len(qs)} signed messages, {args.mode} mode, "
-          f"database {(args.database_url or 'sqlite').split('://')[0]}, {os.cpu_count()} cores")
+    print(
+        f"{len(qs)} signed messages, {args.mode} mode, "
+        f"database {(args.database_url or 'sqlite').split('://')[0]}, {os.cpu_count()} cores"
+    )
     bench_in_process(qs, args.mode, url())
     if not args.skip_http:
         bench_http(qs, args.mode, url())

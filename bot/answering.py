@@ -69,7 +69,12 @@ def _answer_law(text: str, *, base: LawBase, office: Office) -> Answer:
         return snippet_answer(asked, base=base, office=office, score=None)
     hits = base.search(text, k=MAX_CHOICES + 2)
     found = [
-        {"id": s.id, "citation": s.citation, "score": round(h.score, 3), "coverage": round(h.coverage, 3)}
+        {
+            "id": s.id,
+            "citation": s.citation,
+            "score": round(h.score, 3),
+            "coverage": round(h.coverage, 3),
+        }
         for s, h in hits
     ]
     if not hits or not _confident(hits[0][1]):
@@ -79,7 +84,9 @@ def _answer_law(text: str, *, base: LawBase, office: Office) -> Answer:
     close = [s for s in _distinct(close) if s.citation != best_snippet.citation][: MAX_CHOICES - 1]
     if close:
         options = [best_snippet, *close]
-        return Answer("choices", choices_text(options), citations=found, choices=[s.id for s in options])
+        return Answer(
+            "choices", choices_text(options), citations=found, choices=[s.id for s in options]
+        )
     result = snippet_answer(best_snippet, base=base, office=office, score=best.score)
     result.citations = found
     return result
@@ -92,7 +99,9 @@ def _confident(hit: Hit) -> bool:
     return hit.matched >= 2 or (hit.coverage >= SURE_COVERAGE and hit.words >= 1)
 
 
-def snippet_answer(snippet: Snippet, *, base: LawBase, office: Office, score: float | None) -> Answer:
+def snippet_answer(
+    snippet: Snippet, *, base: LawBase, office: Office, score: float | None
+) -> Answer:
     """The full answer for one snippet: direct answer, exact quote, plain words, where to go."""
     body = (
         f"{snippet.summary}\n\n"
@@ -137,7 +146,7 @@ def _distinct(snippets: list[Snippet]) -> list[Snippet]:
 
 
 def _article_asked(text: str, base: LawBase) -> Snippet | None:
-    """"劳动法第五十条" / "民法典1042条": the curated snippet quoting that article, if any."""
+    """ "劳动法第五十条" / "民法典1042条": the curated snippet quoting that article, if any."""
     m = _ARTICLE_ASK.search(normalise(text).replace(" ", ""))
     if not m:
         return None

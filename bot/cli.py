@@ -52,8 +52,13 @@ def content_check() -> None:
 def content_export_quotes() -> None:
     """Print {"id", "law", "article", "quote", "version"} JSONL for lawref.py verify."""
     for s in lawbase.load(current_app.config["CONTENT_DIR"]).snippets:
-        record = {"id": s.id, "law": s.law.name, "article": s.article, "quote": s.quote,
-                  "version": s.law.version}
+        record = {
+            "id": s.id,
+            "law": s.law.name,
+            "article": s.article,
+            "quote": s.quote,
+            "version": s.law.version,
+        }
         click.echo(json.dumps(record, ensure_ascii=False))
 
 

@@ -1,8 +1,8 @@
 """Flask extensions, created unbound here and bound to an app in `create_app`."""
 
 from flask_migrate import Migrate
-from sqlalchemy import event
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
 

@@ -170,7 +170,9 @@ def _share_reply(entry: Entry) -> None:
 def _write(entry: Entry) -> None:
     values = _values(entry)
     if entry.in_database:
-        db.session.execute(update(Exchange).where(Exchange.msg_key == entry.msg_key).values(**values))
+        db.session.execute(
+            update(Exchange).where(Exchange.msg_key == entry.msg_key).values(**values)
+        )
     else:
         _insert_or_complete(entry, values)
     db.session.commit()

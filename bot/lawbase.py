@@ -29,8 +29,17 @@ log = logging.getLogger(__name__)
 
 KINDS = {"宪法", "法律", "行政法规", "司法解释", "部门规章", "地方性法规"}
 AUDIENCES = {
-    "全体", "学生家长", "未成年人", "企业", "农户", "外出务工人员", "村组干部",
-    "老年人", "妇女", "烟农", "驾驶人",
+    "全体",
+    "学生家长",
+    "未成年人",
+    "企业",
+    "农户",
+    "外出务工人员",
+    "村组干部",
+    "老年人",
+    "妇女",
+    "烟农",
+    "驾驶人",
 }
 REVIEW_STATUSES = {"quote-verified", "adviser-reviewed"}
 SUMMARY_MAX = 40
@@ -149,7 +158,16 @@ def _load(root: Path, *, holdout: bool) -> LawBase:
 def _document(s: Snippet, tokenizer: search.Tokenizer, *, holdout: bool) -> list[str]:
     """What a snippet is found by: residents' phrasings first, then its own words."""
     questions = s.questions[:-1] if holdout else s.questions
-    parts = [*questions, *s.keywords, *s.keywords, s.summary, s.explain, *s.topics, s.law.short, s.quote]
+    parts = [
+        *questions,
+        *s.keywords,
+        *s.keywords,
+        s.summary,
+        s.explain,
+        *s.topics,
+        s.law.short,
+        s.quote,
+    ]
     return [t for part in parts for t in tokenizer.tokens(part)]
 
 
@@ -275,8 +293,18 @@ def _snippet(
     if len(problems) > before:
         return None
     return Snippet(
-        sid, law, article, quote, summary, explain, questions, keywords, topics, audience,
-        helpers, {k: str(v) for k, v in review.items()},
+        sid,
+        law,
+        article,
+        quote,
+        summary,
+        explain,
+        questions,
+        keywords,
+        topics,
+        audience,
+        helpers,
+        {k: str(v) for k, v in review.items()},
     )
 
 

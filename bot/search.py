@@ -84,7 +84,9 @@ class Index:
             for token in doc:
                 df[self._vocab[token]] += 1
         self._idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
-        self._unknown_idf = float(np.log(1 + (n + 0.5) / 0.5))
+        # A word no snippet has is often a name, a number or a dialect slip: it counts, but no
+        # more than a typical word, so one stray word does not sink a clear match.
+        self._unknown_idf = float(np.median(self._idf)) if len(self._idf) else 1.0
 
     def weight(self, token: str) -> float:
         """How much a token says: rare words weigh more; a word no document has weighs most."""

@@ -28,11 +28,18 @@ def test_ask_with_an_emergency_prints_the_numbers_first(runner):
 def test_db_upgrade_creates_the_tables_on_an_empty_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     env = {"PUFA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     engine = create_engine(url)
-    assert {"exchanges", "conversations", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert {"exchanges", "conversations", "alembic_version"} <= set(
+        inspect(engine).get_table_names()
+    )
     engine.dispose()
 
 
@@ -40,10 +47,20 @@ def test_the_models_and_the_migrations_agree(tmp_path):
     """`flask db migrate` on an upgraded database would find nothing to add."""
     url = f"sqlite:///{tmp_path / 'check.sqlite3'}"
     env = {"PUFA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
-                   cwd=tmp_path, env=env, check=True, capture_output=True)
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "bot", "db", "check"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "bot", "db", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -53,7 +70,10 @@ def test_the_models_and_the_migrations_agree(tmp_path):
         ({}, "PUFA_SECRET_KEY"),
         ({"SECRET_KEY": "s3cret"}, "PUFA_WECHAT_TOKEN"),
         ({"SECRET_KEY": "s3cret", "WECHAT_TOKEN": "t"}, "PUFA_WECHAT_APP_ID"),
-        ({"SECRET_KEY": "s3cret", "WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wx1"}, "PUFA_JUSTICE_OFFICE_PHONE"),
+        (
+            {"SECRET_KEY": "s3cret", "WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wx1"},
+            "PUFA_JUSTICE_OFFICE_PHONE",
+        ),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(tmp_path, settings, missing):
@@ -67,9 +87,16 @@ def test_a_wrong_length_aes_key_is_refused_at_start(tmp_path):
 
 
 def test_production_hides_the_demo_page(tmp_path):
-    app = create_app({"ENV": "production", "SECRET_KEY": "s", "WECHAT_TOKEN": "t",
-                      "WECHAT_APP_ID": "wx1", "JUSTICE_OFFICE_PHONE": "1",
-                      "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    app = create_app(
+        {
+            "ENV": "production",
+            "SECRET_KEY": "s",
+            "WECHAT_TOKEN": "t",
+            "WECHAT_APP_ID": "wx1",
+            "JUSTICE_OFFICE_PHONE": "1",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+        }
+    )
     assert app.test_client().get("/demo/").status_code == 404
 
 
@@ -91,7 +118,9 @@ def test_the_demo_page_sends_through_the_signed_webhook(app, client):
 
 
 def test_the_demo_page_never_renders_a_residents_text_as_html(client):
-    source = (ROOT / "bot" / "demo" / "templates" / "demo" / "chat.html").read_text(encoding="utf-8")
+    source = (ROOT / "bot" / "demo" / "templates" / "demo" / "chat.html").read_text(
+        encoding="utf-8"
+    )
     assert "innerHTML" not in source and "textContent" in source
     reply = client.post("/demo/send", json={"text": "<script>alert(1)</script>工资"}).get_json()
     assert reply is not None

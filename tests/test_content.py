@@ -27,18 +27,43 @@ def break_file(content: Path, old: str, new: str, name: str = "labor.toml") -> P
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('summary = "工资必须', 'summery = "工资必须', "snippet 't-labor-050-wages': field 'summary': missing"),
-        ('article = "第五十条"', 'article = "第50条"', "field 'article': '第50条' is not like 第五十条"),
-        ('help = ["劳动保障监察", "劳动仲裁"', 'help = ["劳动局"', "field 'help': unknown value '劳动局'"),
+        (
+            'summary = "工资必须',
+            'summery = "工资必须',
+            "snippet 't-labor-050-wages': field 'summary': missing",
+        ),
+        (
+            'article = "第五十条"',
+            'article = "第50条"',
+            "field 'article': '第50条' is not like 第五十条",
+        ),
+        (
+            'help = ["劳动保障监察", "劳动仲裁"',
+            'help = ["劳动局"',
+            "field 'help': unknown value '劳动局'",
+        ),
         ('id = "t-labor-015-child-labour"', 'id = "t-labor-050-wages"', "duplicate id"),
-        ('version = "2018-12-29"', 'version = "2018-13-29"', "field 'version': '2018-13-29' is not a date"),
-        ('quote = "工资应当以货币形式按月支付给劳动者本人。不得克扣或者无故拖欠劳动者的工资。"', 'quote = " "',
-         "snippet 't-labor-050-wages': field 'quote': missing or empty"),
-        ('questions = ["老板拖欠工资咋个整", ', 'questions = [', "field 'questions': needs at least 3"),
+        (
+            'version = "2018-12-29"',
+            'version = "2018-13-29"',
+            "field 'version': '2018-13-29' is not a date",
+        ),
+        (
+            'quote = "工资应当以货币形式按月支付给劳动者本人。不得克扣或者无故拖欠劳动者的工资。"',
+            'quote = " "',
+            "snippet 't-labor-050-wages': field 'quote': missing or empty",
+        ),
+        (
+            'questions = ["老板拖欠工资咋个整", ',
+            "questions = [",
+            "field 'questions': needs at least 3",
+        ),
         ("[[snippet]]", "[[snippet]\n", "not valid TOML"),
     ],
 )
-def test_a_broken_content_file_is_reported_with_file_snippet_and_field(tmp_path, old, new, expected):
+def test_a_broken_content_file_is_reported_with_file_snippet_and_field(
+    tmp_path, old, new, expected
+):
     content = copy_content(tmp_path)
     break_file(content, old, new)
     with pytest.raises(ContentError) as caught:
@@ -62,17 +87,35 @@ def test_the_real_base_loads_and_covers_the_first_release_topics():
     base = lawbase.load(REAL_CONTENT)
     assert len(base.snippets) >= 60
     topics = {t for s in base.snippets for t in s.topics}
-    for needed in ("工资", "劳动合同", "童工", "辍学", "安全生产", "森林防火", "土地承包", "婚姻", "借款"):
+    for needed in (
+        "工资",
+        "劳动合同",
+        "童工",
+        "辍学",
+        "安全生产",
+        "森林防火",
+        "土地承包",
+        "婚姻",
+        "借款",
+    ):
         assert needed in topics, needed
 
 
 @pytest.mark.skipif(not LAWREF.exists() and not os.environ.get("CI"), reason="no ../shared here")
 def test_every_curated_quote_matches_the_reference_text(tmp_path):
     """Pipes `flask content export-quotes` through shared/tools/lawref.py verify."""
-    env = {**os.environ, "PUFA_CONTENT_DIR": str(REAL_CONTENT), "PUFA_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    env = {
+        **os.environ,
+        "PUFA_CONTENT_DIR": str(REAL_CONTENT),
+        "PUFA_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+    }
     exported = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "bot", "content", "export-quotes"],
-        capture_output=True, text=True, env=env, check=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tmp_path,
     ).stdout
     assert len(exported.splitlines()) == len(lawbase.load(REAL_CONTENT).snippets)
     verified = subprocess.run(
@@ -85,12 +128,18 @@ def test_every_curated_quote_matches_the_reference_text(tmp_path):
 
 def test_every_answer_fits_one_wechat_reply(tmp_path):
     """Each snippet's full answer, with a long office line, stays under 2,048 bytes."""
-    app = make_app(tmp_path, content=REAL_CONTENT, JUSTICE_OFFICE_ADDRESS="某某县某某镇人民政府一楼东侧第三间")
+    app = make_app(
+        tmp_path, content=REAL_CONTENT, JUSTICE_OFFICE_ADDRESS="某某县某某镇人民政府一楼东侧第三间"
+    )
     with app.app_context():
         base = lawbase.current()
         too_long = [
-            s.id for s in base.snippets
-            if len(answering.snippet_answer(s, base=base, office=qa.office(), score=None).text.encode()) > 2048
+            s.id
+            for s in base.snippets
+            if len(
+                answering.snippet_answer(s, base=base, office=qa.office(), score=None).text.encode()
+            )
+            > 2048
         ]
     assert too_long == []
 
@@ -124,7 +173,9 @@ def test_an_edited_content_file_takes_effect_without_a_restart(tmp_path, plain_w
     assert "第十七条" in plain_wechat.ask(client, "种烟叶要不要签合同")
 
 
-def test_a_broken_edit_keeps_the_last_good_base_in_service(tmp_path, plain_wechat, monkeypatch, caplog):
+def test_a_broken_edit_keeps_the_last_good_base_in_service(
+    tmp_path, plain_wechat, monkeypatch, caplog
+):
     monkeypatch.setattr(lawbase, "RELOAD_CHECK_SECONDS", 0.0)
     content = copy_content(tmp_path)
     app = make_app(tmp_path, content=content)

@@ -19,7 +19,9 @@ def exchanges(app) -> list[Exchange]:
         return rows
 
 
-def test_each_exchange_records_question_reply_citations_scores_and_latency(app, client, plain_wechat):
+def test_each_exchange_records_question_reply_citations_scores_and_latency(
+    app, client, plain_wechat
+):
     reply = plain_wechat.ask(client, "老板拖欠工资怎么办", msg_id=31)
     [row] = exchanges(app)
     assert row.msg_key == "msg:31" and row.kind == "text"
@@ -37,8 +39,12 @@ def test_a_no_answer_is_logged_as_such_for_advisers(app, client, plain_wechat):
     assert row.outcome == "no_answer"
 
 
-def test_phone_id_and_bank_numbers_are_masked_in_the_log_and_in_log_lines(app, client, plain_wechat, caplog):
-    question = "我电话13812345678，身份证530102199001011234，工资卡6222021234567890123，老板拖欠工资"
+def test_phone_id_and_bank_numbers_are_masked_in_the_log_and_in_log_lines(
+    app, client, plain_wechat, caplog
+):
+    question = (
+        "我电话13812345678，身份证530102199001011234，工资卡6222021234567890123，老板拖欠工资"
+    )
     with caplog.at_level(logging.DEBUG):
         plain_wechat.ask(client, question)
         app.logger.warning("resident wrote %s", question)  # as a careless log line would
@@ -50,7 +56,10 @@ def test_phone_id_and_bank_numbers_are_masked_in_the_log_and_in_log_lines(app, c
 
 
 def test_masking_leaves_ordinary_numbers_alone():
-    assert mask("欠了3个月工资共12000元，2024年5月1日开始") == "欠了3个月工资共12000元，2024年5月1日开始"
+    assert (
+        mask("欠了3个月工资共12000元，2024年5月1日开始")
+        == "欠了3个月工资共12000元，2024年5月1日开始"
+    )
     assert mask("电话 0871-65123456") != "电话 0871-65123456"
 
 
@@ -105,10 +114,14 @@ def test_a_retry_during_an_outage_is_still_answered_once(app, client, plain_wech
         assert len(journal.spooled()) == 1
 
 
-def test_unsubscribing_during_an_outage_is_carried_out_after_recovery(app, client, plain_wechat, outage):
+def test_unsubscribing_during_an_outage_is_carried_out_after_recovery(
+    app, client, plain_wechat, outage
+):
     plain_wechat.ask(client, "老板拖欠工资", openid="o-leaving")
     outage.start()
-    client.post(**plain_wechat.post_kwargs(plain_wechat.sim.event("unsubscribe", openid="o-leaving")))
+    client.post(
+        **plain_wechat.post_kwargs(plain_wechat.sim.event("unsubscribe", openid="o-leaving"))
+    )
     outage.end()
     with app.app_context():
         journal.replay_spool()

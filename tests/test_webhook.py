@@ -213,7 +213,9 @@ def test_a_new_follower_is_welcomed_with_what_the_bot_does_and_a_human_contact(c
 
 
 def test_a_menu_click_opens_its_topic_and_a_number_opens_an_answer(client, plain_wechat):
-    response = client.post(**plain_wechat.post_kwargs(plain_wechat.sim.event("CLICK", key="TOPIC_WAGES")))
+    response = client.post(
+        **plain_wechat.post_kwargs(plain_wechat.sim.event("CLICK", key="TOPIC_WAGES"))
+    )
     menu = plain_wechat.reply_text(response.get_data())
     assert "【工资劳动】" in menu and "1." in menu
     reply = plain_wechat.ask(client, "1")

@@ -68,8 +68,14 @@ class Simulator:
         body += f"<Location_Y>102.7</Location_Y><Scale>15</Scale><Label>{cdata('某村')}</Label>"
         return self._xml(body + f"<MsgId>{mid}</MsgId>", None)
 
-    def event(self, event: str, *, key: str = "", create_time: int | None = None,
-              openid: str | None = None) -> str:
+    def event(
+        self,
+        event: str,
+        *,
+        key: str = "",
+        create_time: int | None = None,
+        openid: str | None = None,
+    ) -> str:
         body = f"<MsgType>{cdata('event')}</MsgType><Event>{cdata(event)}</Event>"
         if key:
             body += f"<EventKey>{cdata(key)}</EventKey>"
@@ -89,12 +95,18 @@ class Simulator:
         """Query arguments and body for POST /wechat, signed (and encrypted) for `mode`."""
         mode = mode or self.mode
         timestamp, nonce = str(int(self.clock())), secrets.token_hex(5)
-        args = {"signature": sha1_sorted(self.token, timestamp, nonce), "timestamp": timestamp,
-                "nonce": nonce, "openid": self.openid}
+        args = {
+            "signature": sha1_sorted(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": self.openid,
+        }
         if mode == "plain":
             return args, xml.encode()
         encrypt = _encrypt_only(self._crypto(), xml, nonce, timestamp)
-        args.update(encrypt_type="aes", msg_signature=sha1_sorted(self.token, timestamp, nonce, encrypt))
+        args.update(
+            encrypt_type="aes", msg_signature=sha1_sorted(self.token, timestamp, nonce, encrypt)
+        )
         if mode == "safe":
             inner = f"<ToUserName>{cdata(self.account)}</ToUserName>"
         else:  # compatible: the plaintext fields stay beside the ciphertext

@@ -6,8 +6,8 @@ import hashlib
 import logging
 
 from flask import Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
 from wechatpy.replies import create_reply
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import qa
 from bot.wechat import bp
@@ -55,7 +55,9 @@ def dispatch(inbound: Inbound) -> str:
     """Route one message by type; returns the reply text, or "" for no reply."""
     msg = inbound.message
     if msg.type == "text":
-        return qa.reply_once(msg_key=f"msg:{msg.id}", openid=msg.source, kind="text", text=msg.content or "")
+        return qa.reply_once(
+            msg_key=f"msg:{msg.id}", openid=msg.source, kind="text", text=msg.content or ""
+        )
     if msg.type == "voice":
         text = getattr(msg, "recognition", None) or ""
         return qa.reply_once(msg_key=f"msg:{msg.id}", openid=msg.source, kind="voice", text=text)
