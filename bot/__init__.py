@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from bot import config, errors, lawbase, privacy, stores
+from bot import config, errors, fulltext, lawbase, privacy, stores
 from bot.extensions import db, migrate, tune_sqlite
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
@@ -32,7 +32,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     tune_sqlite(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     stores.init_app(app)
-    lawbase.init_app(app)  # loads, validates and indexes content once per worker
+    fulltext.init_app(app)  # every article of the national laws, cleaned
+    lawbase.init_app(app)  # loads, validates, checks and indexes content once per worker
 
     from bot import cli, demo, wechat
 

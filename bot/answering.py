@@ -11,13 +11,13 @@ The rules residents rely on:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import articles
 from bot import emergency as emergencies
+from bot.fulltext import FullText
 from bot.lawbase import LawBase, Snippet
-from bot.numerals import article_label, from_chinese
 from bot.search import Hit, normalise
 from bot.wechat import texts
 
@@ -27,11 +27,6 @@ MIN_COVERAGE = 0.45  # share of the question's weight the best snippet must matc
 SURE_COVERAGE = 0.75  # a one-word match counts only when it is most of the question
 CHOICE_RATIO = 0.8  # a runner-up this close to the best is offered as a choice
 MAX_CHOICES = 3
-
-_ARTICLE_ASK = re.compile(
-    r"^(?:《)?(?P<law>[\u4e00-\u9fff]{2,20}?)(?:》)?\s*第?\s*(?P<num>[0-9]+|[零一二三四五六七八九十百千]+)\s*条"
-    r"(?P<suffix>之[一二三四五六七八九十])?"
-)
 
 
 @dataclass(frozen=True)
@@ -50,10 +45,13 @@ class Answer:
     choices: list[str] = field(default_factory=list)  # snippet ids, in the order offered
 
 
-def answer(text: str, *, base: LawBase, office: Office) -> Answer:
-    """Answer one resident message (already stripped of WeChat framing)."""
+def answer(text: str, *, base: LawBase, office: Office, full: FullText | None = None) -> Answer:
+    """Answer one resident message (already stripped of WeChat framing).
+
+    `full` is the full-text tier: any article of a current national law, asked for by number.
+    """
     alarm = emergencies.detect(normalise(text))
-    result = _answer_law(text, base=base, office=office)
+    result = _answer_law(text, base=base, office=office, full=full)
     if alarm is not None:
         result.emergency = alarm.kind
         if result.outcome == "no_answer":  # no law to add: safety first, then people to ask
@@ -63,10 +61,10 @@ def answer(text: str, *, base: LawBase, office: Office) -> Answer:
     return result
 
 
-def _answer_law(text: str, *, base: LawBase, office: Office) -> Answer:
-    asked = _article_asked(text, base)
-    if asked is not None:
-        return snippet_answer(asked, base=base, office=office, score=None)
+def _answer_law(text: str, *, base: LawBase, office: Office, full: FullText | None) -> Answer:
+    wanted = articles.asked(text, base=base, full=full)
+    if wanted is not None:
+        return article_answer(wanted, base=base, office=office)
     hits = base.search(text, k=MAX_CHOICES + 2)
     found = [
         {
@@ -113,6 +111,29 @@ def snippet_answer(
     return Answer("answered", body, citations=[cited])
 
 
+def article_answer(wanted: articles.Asked, *, base: LawBase, office: Office) -> Answer:
+    """An article asked for by number: curated if we have it, else the exact full text."""
+    if wanted.snippet is not None:
+        return snippet_answer(wanted.snippet, base=base, office=office, score=None)
+    citation = f"《{wanted.law}》{wanted.label}"
+    cited = [{"citation": citation, "source": "fulltext"}]
+    help_text = f"{texts.HELP_HEAD}\n· {office.line}\n· 12348公共法律服务热线（免费）"
+    if wanted.article is not None and wanted.law_text is not None:
+        body = texts.FULLTEXT.format(
+            citation=citation, version=wanted.law_text.version, quote=wanted.article.text
+        )
+        return Answer("fulltext", f"{body}\n\n{help_text}", citations=cited)
+    if wanted.missing and wanted.law_text is not None:
+        count = len(wanted.law_text.articles)
+        body = texts.NO_SUCH_ARTICLE.format(law=wanted.law, label=wanted.label, count=count)
+        return Answer("no_answer", f"{body}\n\n{help_text}", citations=[])
+    if not wanted.collected:
+        body = texts.NOT_COLLECTED.format(citation=citation)
+    else:
+        body = texts.ARTICLE_WITHHELD.format(citation=citation, why=wanted.withheld or "")
+    return Answer("no_answer", f"{body}\n\n{help_text}", citations=[])
+
+
 def choices_text(options: list[Snippet]) -> str:
     lines = [texts.CHOICES_HEAD]
     for number, s in enumerate(options, start=1):
@@ -143,20 +164,3 @@ def _distinct(snippets: list[Snippet]) -> list[Snippet]:
             seen.add(s.citation)
             out.append(s)
     return out
-
-
-def _article_asked(text: str, base: LawBase) -> Snippet | None:
-    """ "劳动法第五十条" / "民法典1042条": the curated snippet quoting that article, if any."""
-    m = _ARTICLE_ASK.search(normalise(text).replace(" ", ""))
-    if not m:
-        return None
-    num = m.group("num")
-    n = int(num) if num.isdigit() else from_chinese(num)
-    if not 0 < n < 10000:
-        return None
-    label = article_label(n, m.group("suffix") or "")
-    name = m.group("law")
-    for s in base.snippets:
-        if s.article == label and (name.endswith(s.law.short) or s.law.name.endswith(name)):
-            return s
-    return None

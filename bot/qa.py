@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import answering, conversations, journal, lawbase
+from bot import answering, conversations, fulltext, journal, lawbase
 from bot.extensions import db
 from bot.privacy import mask, openid_hash
 from bot.wechat import texts
@@ -87,7 +87,8 @@ def respond(*, kind: str, text: str, who: str) -> Result:
         picked = _pick(who, choice.group(1))
         if picked is not None:
             return picked
-    return _paged(answering.answer(text, base=lawbase.current(), office=office()))
+    ans = answering.answer(text, base=lawbase.current(), office=office(), full=fulltext.current())
+    return _paged(ans)
 
 
 def _paged(ans: answering.Answer) -> Result:

@@ -166,11 +166,11 @@ def test_an_edited_content_file_takes_effect_without_a_restart(tmp_path, plain_w
     content = copy_content(tmp_path)
     app = make_app(tmp_path, content=content)
     client = app.test_client()
-    assert "还没有可靠的答案" in plain_wechat.ask(client, "种烟叶要不要签合同")
+    assert "还没有可靠的答案" in plain_wechat.ask(client, "劳动合同签了能不能不算数")
     path = content / "laws" / "labor.toml"
-    path.write_text(path.read_text(encoding="utf-8") + TOBACCO_SNIPPET, encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + CONTRACT_SNIPPET, encoding="utf-8")
     bump_mtime(path)
-    assert "第十七条" in plain_wechat.ask(client, "种烟叶要不要签合同")
+    assert "第十七条" in plain_wechat.ask(client, "劳动合同签了能不能不算数")
 
 
 def test_a_broken_edit_keeps_the_last_good_base_in_service(
@@ -194,16 +194,16 @@ def bump_mtime(path: Path) -> None:
     os.utime(path, (later, later))
 
 
-TOBACCO_SNIPPET = """
+CONTRACT_SNIPPET = """
 [[snippet]]
-id = "t-tobacco-017-contract"
+id = "t-labor-017-binding"
 article = "第十七条"
-quote = "国家对烟叶实行统一收购"
-summary = "placeholder"
-explain = "placeholder text for a live-reload test."
-questions = ["种烟叶要不要签合同", "烟叶收购合同", "烟叶卖给哪个"]
-topics = ["烟草"]
-audience = ["烟农"]
+quote = "劳动合同依法订立即具有法律约束力，当事人必须履行劳动合同规定的义务。"
+summary = "依法签的劳动合同有法律效力，双方都要照着做。"
+explain = "合同签了就算数，老板和工人都要按合同办事。"
+questions = ["劳动合同签了能不能不算数", "合同签了老板不认账", "签的合同有没有用"]
+topics = ["劳动合同"]
+audience = ["外出务工人员"]
 help = ["司法所"]
 review = { status = "quote-verified", by = "test fixture", on = "2026-11-25" }
 """
