@@ -8,10 +8,15 @@ from typing import Any
 
 from flask import Flask
 
-from bot import config, errors, fulltext, lawbase, privacy, stores
+from bot import config, errors, fulltext, lawbase, privacy, stores, wechat_client
 from bot.extensions import db, migrate, tune_sqlite
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def _ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic manages our tables; APScheduler creates and owns its job table itself."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -30,8 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     privacy.install_log_filter(app)
     db.init_app(app)
     tune_sqlite(app)
-    migrate.init_app(app, db, directory=MIGRATIONS)
+    migrate.init_app(app, db, directory=MIGRATIONS, include_object=_ours)
     stores.init_app(app)
+    wechat_client.init_app(app)
     fulltext.init_app(app)  # every article of the national laws, cleaned
     lawbase.init_app(app)  # loads, validates, checks and indexes content once per worker
 

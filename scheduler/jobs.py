@@ -1,0 +1,44 @@
+"""The scheduler's one job: every tick, publish what is due (bot/posts.py does the work)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from bot import posts
+
+log = logging.getLogger(__name__)
+_app: Flask | None = None  # set by python -m scheduler before the scheduler starts
+
+
+def bind(app: Flask) -> None:
+    global _app
+    _app = app
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def tick(now: datetime | None = None) -> posts.TickReport:
+    """Publish due posts; a failure is logged and the next tick tries again."""
+    if _app is None:
+        raise RuntimeError("scheduler.jobs.bind(app) was not called")
+    with _app.app_context():
+        report = posts.publish_due(now=now or datetime.now(UTC), worker=worker_name())
+        if report.started or report.submitted or report.failed or report.missed:
+            log.info(
+                "tick: started %s, submitted %s, refused as duplicates %s, retried %s, "
+                "failed %s, missed %s",
+                report.started,
+                report.submitted,
+                report.duplicates_refused,
+                report.retried,
+                report.failed,
+                report.missed,
+            )
+        return report
