@@ -24,6 +24,9 @@ def init_app(app: Flask) -> None:
     from bot.posts_cli import group as posts_group
 
     app.cli.add_command(posts_group)
+    from bot.demo_cli import demo
+
+    app.cli.add_command(demo)
 
 
 @click.command("ask")

@@ -44,11 +44,14 @@ class FakeWeChat:
             self.faults: list[dict[str, Any]] = []
             self.sends: dict[str, dict[str, Any]] = {}  # clientmsgid → the send
             self.drafts: dict[str, Any] = {}
+            self.accepted: dict[str, int] = {}  # clientmsgid → sends carried out (1, or a bug)
+            self.injected: dict[str, int] = {}  # kind of fault → how many fired
             self.token_fetches = {"stable": 0, "stable_forced": 0, "legacy": 0}
             self.ids = itertools.count(1000000001)
 
     def fault_for(self, endpoint: str) -> dict[str, Any] | None:
         with self.lock:
+            self.faults = [f for f in self.faults if f.get("times", 1) > 0]
             for fault in self.faults:
                 if fault.get("endpoint") in (endpoint, None, "*") and fault.get("times", 1) > 0:
                     fault["times"] = fault.get("times", 1) - 1
@@ -78,6 +81,15 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
         fault = fake.fault_for(endpoint)
         if fault is None:
             return None
+        kind = (
+            "delay"
+            if fault.get("delay")
+            else "status"
+            if fault.get("status")
+            else f"errcode {fault.get('errcode')}"
+        )
+        with fake.lock:
+            fake.injected[kind] = fake.injected.get(kind, 0) + 1
         if fault.get("delay"):
             time.sleep(float(fault["delay"]))
         if fault.get("status"):
@@ -163,6 +175,9 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
                     msg_data_id=first["msg_data_id"],
                 )
             msg_id = next(fake.ids)
+            fake.accepted[key or f"anon-{msg_id}"] = (
+                fake.accepted.get(key or f"anon-{msg_id}", 0) + 1
+            )
             fake.sends[key or f"anon-{msg_id}"] = {
                 "msg_id": msg_id,
                 "msg_data_id": msg_id + 7,
