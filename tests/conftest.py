@@ -182,6 +182,28 @@ def copy_content(tmp_path: Path, source: Path = FIXTURE_CONTENT) -> Path:
     return target
 
 
+def edit_content(content: Path, old: str, new: str, name: str = "labor.toml") -> Path:
+    """Replace the first `old` in one law file of a copied base; returns the file."""
+    path = content / "laws" / name
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def flask_cli(env: dict[str, str], *args: str):
+    """Run `flask --app bot ARGS` as staff would, in a separate process."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "bot", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 # -- the stand-in WeChat API ------------------------------------------------------------------
 
 FAKE_SECRET = "test-app-secret"

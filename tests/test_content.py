@@ -13,15 +13,16 @@ import pytest
 
 from bot import answering, lawbase, qa
 from bot.errors import ContentError
-from tests.conftest import FIXTURE_CONTENT, REAL_CONTENT, ROOT, copy_content, make_app
+from tests.conftest import (
+    FIXTURE_CONTENT,
+    REAL_CONTENT,
+    ROOT,
+    copy_content,
+    edit_content,
+    make_app,
+)
 
 LAWREF = ROOT.parent / "shared" / "tools" / "lawref.py"
-
-
-def break_file(content: Path, old: str, new: str, name: str = "labor.toml") -> Path:
-    path = content / "laws" / name
-    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,7 @@ def test_a_broken_content_file_is_reported_with_file_snippet_and_field(
     tmp_path, old, new, expected
 ):
     content = copy_content(tmp_path)
-    break_file(content, old, new)
+    edit_content(content, old, new)
     with pytest.raises(ContentError) as caught:
         lawbase.load(content)
     message = str(caught.value)
@@ -75,7 +76,7 @@ def test_a_broken_content_file_is_reported_with_file_snippet_and_field(
 
 def test_the_content_check_command_fails_naming_the_problem(tmp_path):
     content = copy_content(tmp_path)
-    break_file(content, 'article = "第五十条"', 'article = "第五十條"')
+    edit_content(content, 'article = "第五十条"', 'article = "第五十條"')
     app = make_app(tmp_path, content=copy_content(tmp_path / "good"))
     app.config["CONTENT_DIR"] = str(content)
     result = app.test_cli_runner().invoke(args=["content", "check"])
@@ -180,7 +181,7 @@ def test_a_broken_edit_keeps_the_last_good_base_in_service(
     content = copy_content(tmp_path)
     app = make_app(tmp_path, content=content)
     client = app.test_client()
-    path = break_file(content, 'article = "第五十条"', 'article = "五十"')
+    path = edit_content(content, 'article = "第五十条"', 'article = "五十"')
     bump_mtime(path)
     reply = plain_wechat.ask(client, "老板拖欠工资怎么办")
     assert "第五十条" in reply

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, flask_cli
 
 
 def free_port() -> int:
@@ -29,15 +29,8 @@ def test_the_demo_answers_residents_and_publishes_a_queued_post(tmp_path):
     for key in ("PUFA_WECHAT_APP_SECRET", "PUFA_WECHAT_API_BASE", "PUFA_ENV"):
         env.pop(key, None)
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "bot", *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(*args: str):
+        return flask_cli(env, *args)
 
     assert run("db", "upgrade").returncode == 0
     web, api = free_port(), free_port()

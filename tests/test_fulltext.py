@@ -11,7 +11,7 @@ from bot import answering, articles, fulltext, lawbase
 from bot.errors import ContentError
 from bot.extensions import db
 from bot.models import Exchange
-from tests.conftest import REAL_CONTENT, ROOT, copy_content, make_app
+from tests.conftest import REAL_CONTENT, ROOT, copy_content, edit_content, make_app
 
 REFERENCE = ROOT.parent / "shared" / "law-reference" / "laws.jsonl"
 CORE_LAWS = [
@@ -158,8 +158,7 @@ def test_a_full_text_answer_is_logged_as_a_gap_for_advisers(tmp_path, plain_wech
 
 def broken(tmp_path, old: str, new: str):
     content = copy_content(tmp_path)
-    path = content / "laws" / "labor.toml"
-    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    edit_content(content, old, new)
     return content
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, text
 
-from tests.conftest import APP_ID, FAKE_SECRET, ROOT, database_url
+from tests.conftest import APP_ID, FAKE_SECRET, ROOT, database_url, flask_cli
 
 POST = """+++
 title = "安全生产月：干活前先看安全"
@@ -33,15 +33,7 @@ def env_for(tmp_path, fake) -> dict[str, str]:
     }
 
 
-def flask(env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "bot", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+flask = flask_cli
 
 
 def fresh_database(env) -> None:
