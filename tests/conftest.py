@@ -28,6 +28,49 @@ TOKEN = "test-token-不重要"
 APP_ID = "wx0123456789abcdef"
 AES_KEY = new_aes_key()
 
+# The laws and regulations the base must cover (the annual report, its campaigns, daily life).
+REQUIRED_LAWS = [
+    # named by the township's annual report
+    "宪法",
+    "民法典",
+    "义务教育法",
+    "未成年人保护法",
+    "安全生产法",
+    "劳动法",
+    "国旗法",
+    "关税法",
+    "粮食安全保障法",
+    "突发事件应对法",
+    # its campaigns
+    "森林法",
+    "森林防火条例",
+    "人民调解法",
+    "道路交通安全法",
+    "道路交通安全法实施条例",
+    "烟草专卖法",
+    "烟草专卖法实施条例",
+    # what a rural township asks every day
+    "劳动合同法",
+    "保障农民工工资支付条例",
+    "工伤保险条例",
+    "劳动争议调解仲裁法",
+    "社会保险法",
+    "农村土地承包法",
+    "土地管理法",
+    "反家庭暴力法",
+    "妇女权益保障法",
+    "老年人权益保障法",
+    "家庭教育促进法",
+    "消费者权益保护法",
+    "食品安全法",
+    "种子法",
+    "反电信网络诈骗法",
+    "治安管理处罚法",
+    "禁毒法",
+    "法律援助法",
+    "村民委员会组织法",
+]
+
 
 def database_url(tmp_path: Path) -> str:
     return os.environ.get("PUFA_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'pufa.sqlite3'}"
