@@ -118,7 +118,7 @@ def queue_year(year: int, rng: random.Random) -> int:
                 now=moment - timedelta(days=30),
             )
             posts.act(post.id, "submit", actor="普法办")
-            posts.act(post.id, "approve", actor="司法所")
+            posts.act(post.id, "approve", actor="司法所", now=moment - timedelta(days=30))
             count += 1
     return count
 

@@ -165,12 +165,19 @@ def calendar_time(entry_id: str, at: str, now: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def act(post_id: int, action: str, *, actor: str, detail: str | None = None) -> Post:
+def act(
+    post_id: int, action: str, *, actor: str, detail: str | None = None, now: datetime | None = None
+) -> Post:
     """submit / approve / cancel / reopen, each allowed only from its states."""
     post = _get(post_id)
     sources, target = _ALLOWED[action]
     if post.state not in sources:
         raise PostError(f"“{post.title}”现在是{STATES[post.state]}，不能{_VERB[action]}")
+    grace = timedelta(minutes=int(current_app.config["POST_GRACE_MINUTES"]))
+    if action == "approve" and _aware(post.send_at) < (now or datetime.now(UTC)) - grace:
+        raise PostError(
+            f"“{post.title}”的发送时间 {local(post.send_at)} 已经过去，请先改时间再审核"
+        )
     if not _move(post, sources, target, actor=actor, action=action, detail=detail):
         raise PostError(f"“{post.title}”刚被别人改过了，请刷新后再试")
     return post

@@ -29,7 +29,7 @@ def queue(app, *, audiences=("全体",), send_at=T0, kind="text", title="宪法�
             **extra,
         )
         posts.act(post.id, "submit", actor="张三")
-        posts.act(post.id, "approve", actor="李四")
+        posts.act(post.id, "approve", actor="李四", now=send_at - timedelta(days=1))
         return post.id
 
 
@@ -278,6 +278,21 @@ def test_a_post_can_only_move_along_its_workflow(app):
     tick(app, T0)
     with app.app_context(), pytest.raises(posts.PostError, match="不能取消"):
         posts.act(post_id, "cancel", actor="张三")
+
+
+def test_a_post_whose_time_has_passed_cannot_be_approved(app):
+    with app.app_context():
+        post = posts.create(
+            actor="张三",
+            title="过期",
+            body="正文",
+            audiences=["全体"],
+            send_at=T0,
+            now=T0 - timedelta(days=1),
+        )
+        posts.act(post.id, "submit", actor="张三")
+        with pytest.raises(posts.PostError, match="已经过去"):
+            posts.act(post.id, "approve", actor="李四", now=T0 + timedelta(days=1))
 
 
 def test_a_cancelled_post_is_never_sent(app, fake_api):
