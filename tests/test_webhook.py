@@ -244,3 +244,12 @@ def test_no_error_page_shows_a_stack_trace(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_with_redis_unreachable_the_database_takes_over_the_claims(tmp_path, plain_wechat):
+    app = make_app(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    client = app.test_client()
+    first = plain_wechat.ask(client, "老板拖欠工资", msg_id=9100)
+    again = plain_wechat.ask(client, "老板拖欠工资", msg_id=9100)
+    assert first == again and "第五十条" in first
+    assert count_exchanges(app) == 1
