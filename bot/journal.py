@@ -204,17 +204,27 @@ def spool_dir() -> Path:
     return Path(current_app.config["SPOOL_DIR"])
 
 
-def spool(entry: Entry) -> Path:
+def spool(entry: Entry) -> Path | None:
     """Write one entry durably: temp file, fsync, atomic rename."""
     return _spool_record(asdict(entry))
 
 
-def spool_erasure(openid_hash: str) -> Path:
+def spool_erasure(openid_hash: str) -> Path | None:
     """An unsubscribe that arrived while the database was down, erased on replay."""
     return _spool_record({"erase": openid_hash})
 
 
-def _spool_record(record: dict[str, Any]) -> Path:
+def _spool_record(record: dict[str, Any]) -> Path | None:
+    """Write the record; if even the disk fails, say so loudly and let the reply go out."""
+    try:
+        return _write_spool_file(record)
+    except OSError as exc:
+        key = record.get("msg_key") or "an erasure"
+        log.critical("database down AND spool unwritable: %s is lost from the log (%s)", key, exc)
+        return None
+
+
+def _write_spool_file(record: dict[str, Any]) -> Path:
     folder = spool_dir()
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns()}-{uuid.uuid4().hex}"

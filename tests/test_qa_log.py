@@ -127,3 +127,13 @@ def test_unsubscribing_during_an_outage_is_carried_out_after_recovery(
         journal.replay_spool()
     [row] = exchanges(app)
     assert row.openid_hash is None
+
+
+def test_with_the_database_down_and_the_disk_full_the_resident_still_gets_a_reply(
+    app, client, plain_wechat, outage, caplog
+):
+    app.config["SPOOL_DIR"] = "/proc/pufa-cannot-write-here"
+    outage.start()
+    reply = plain_wechat.ask(client, "老板拖欠工资怎么办", msg_id=991)
+    assert "第五十条" in reply
+    assert "spool unwritable: msg:991" in caplog.text
