@@ -568,7 +568,10 @@ def _settle_posts() -> None:
 
 def record_job_finish(fields: dict[str, Any]) -> bool:
     """MASSSENDJOBFINISH / PUBLISHJOBFINISH: WeChat's report on a mass send (W8, W10)."""
-    msg_id = str(fields.get("MsgID") or fields.get("MsgId") or fields.get("PublishId") or "")
+    info = (
+        fields.get("PublishEventInfo") if isinstance(fields.get("PublishEventInfo"), dict) else {}
+    )
+    msg_id = str(fields.get("MsgID") or fields.get("MsgId") or info.get("publish_id") or "")
     delivery = (
         db.session.scalar(select(Delivery).where(Delivery.msg_id == msg_id)) if msg_id else None
     )

@@ -301,3 +301,16 @@ def test_a_cancelled_post_is_never_sent(app, fake_api):
         posts.act(post_id, "cancel", actor="张三")
     tick(app, T0)
     assert fake_api.sends == {}
+
+
+def test_a_publish_report_pufa_did_not_ask_for_is_acknowledged_and_logged(
+    app, plain_wechat, caplog
+):
+    body = (
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
+        "<PublishEventInfo><publish_id>2247483999</publish_id><publish_status>0</publish_status>"
+        "</PublishEventInfo>"
+    )
+    response = app.test_client().post(**plain_wechat.post_kwargs(plain_wechat.sim._xml(body, None)))
+    assert response.status_code == 200 and response.get_data(as_text=True) == "success"
+    assert "unknown msg_id 2247483999" in caplog.text

@@ -63,7 +63,9 @@ def dispatch(inbound: Inbound) -> str:
         return qa.reply_once(msg_key=f"msg:{msg.id}", openid=msg.source, kind="voice", text=text)
     if msg.type in NON_TEXT_TYPES:
         return qa.reply_once(msg_key=f"msg:{msg.id}", openid=msg.source, kind="non_text")
-    if msg.type == "event":
+    if (
+        inbound.raw.get("MsgType") == "event"
+    ):  # also events wechatpy does not know (PUBLISHJOBFINISH)
         return _event(inbound)
     log.info("webhook: message type %r ignored", msg.type)
     return ""
