@@ -38,7 +38,7 @@ class Office:
 
 @dataclass
 class Answer:
-    outcome: str  # answered | choices | no_answer
+    outcome: str  # answered | choices | fulltext | no_answer
     text: str
     emergency: str | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)

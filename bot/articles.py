@@ -51,6 +51,8 @@ class Asked:
 
 def asked(text: str, *, base: LawBase, full: FullText | None) -> Asked | None:
     """The article `text` asks for by number, resolved; None when it names no known law."""
+    if "条" not in text:
+        return None  # most messages: no article number, nothing to look up
     text = normalise(text).replace(" ", "").replace("《", "").replace("》", "")
     names = _names(base, full)
     for m in _NUMBER.finditer(text):
