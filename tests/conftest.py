@@ -280,3 +280,26 @@ def publishing_app(tmp_path, fake, **overrides):
         **overrides,
     }
     return make_app(tmp_path, **settings)
+
+
+def fresh_database(env: dict[str, str]) -> None:
+    """An empty database at PUFA_DATABASE_URL, upgraded by Alembic as operators do."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(
+        env["PUFA_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
+    )
+    with engine.begin() as conn:
+        for table in (
+            "apscheduler_jobs",
+            "deliveries",
+            "post_events",
+            "posts",
+            "api_tokens",
+            "exchanges",
+            "conversations",
+            "alembic_version",
+        ):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+    assert flask_cli(env, "db", "upgrade").returncode == 0

@@ -14,7 +14,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bot.wechat.simulator import Simulator
-from tests.conftest import ROOT, TOKEN, database_url, flask_cli
+from tests.conftest import ROOT, TOKEN, database_url, fresh_database
 
 
 def free_port() -> int:
@@ -37,21 +37,10 @@ def server(request, tmp_path):
     }
     if request.param == "redis":
         env["PUFA_REDIS_URL"] = request.getfixturevalue("redis_url")
+    fresh_database(env)
     engine = create_engine(
         env["PUFA_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
     )
-    with engine.begin() as conn:
-        for table in (
-            "exchanges",
-            "conversations",
-            "deliveries",
-            "post_events",
-            "posts",
-            "api_tokens",
-            "alembic_version",
-        ):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    assert flask_cli(env, "db", "upgrade").returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
         env=env,

@@ -8,9 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, text
-
-from tests.conftest import APP_ID, FAKE_SECRET, ROOT, database_url, flask_cli
+from tests.conftest import APP_ID, FAKE_SECRET, ROOT, database_url, flask_cli, fresh_database
 
 POST = """+++
 title = "安全生产月：干活前先看安全"
@@ -34,26 +32,6 @@ def env_for(tmp_path, fake) -> dict[str, str]:
 
 
 flask = flask_cli
-
-
-def fresh_database(env) -> None:
-    engine = create_engine(
-        env["PUFA_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
-    )
-    with engine.begin() as conn:
-        for table in (
-            "apscheduler_jobs",
-            "deliveries",
-            "post_events",
-            "posts",
-            "api_tokens",
-            "exchanges",
-            "conversations",
-            "alembic_version",
-        ):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    engine.dispose()
-    assert flask(env, "db", "upgrade").returncode == 0
 
 
 def test_staff_queue_a_post_and_the_scheduler_process_publishes_it_once(tmp_path, fake_api):
