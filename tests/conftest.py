@@ -232,15 +232,15 @@ def edit_content(content: Path, old: str, new: str, name: str = "labor.toml") ->
     return path
 
 
-def flask_cli(env: dict[str, str], *args: str):
-    """Run `flask --app bot ARGS` as staff would, in a separate process."""
+def flask_cli(env: dict[str, str], *args: str, cwd: Path = ROOT):
+    """Run `flask --app bot ARGS` as staff would, in a separate process (from `cwd`)."""
     import subprocess
     import sys
 
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "bot", *args],
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,

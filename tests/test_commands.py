@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from bot import create_app
 from bot.config import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, flask_cli
 
 
 def test_ask_prints_the_reply_a_resident_would_get(runner):
@@ -28,13 +25,7 @@ def test_ask_with_an_emergency_prints_the_numbers_first(runner):
 def test_db_upgrade_creates_the_tables_on_an_empty_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     env = {"PUFA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = flask_cli(env, "db", "upgrade", cwd=tmp_path)  # the installed package, anywhere
     assert done.returncode == 0, done.stderr
     engine = create_engine(url)
     assert {"exchanges", "conversations", "alembic_version"} <= set(
@@ -47,20 +38,8 @@ def test_the_models_and_the_migrations_agree(tmp_path):
     """`flask db migrate` on an upgraded database would find nothing to add."""
     url = f"sqlite:///{tmp_path / 'check.sqlite3'}"
     env = {"PUFA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "bot", "db", "upgrade"],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "bot", "db", "check"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    assert flask_cli(env, "db", "upgrade", cwd=tmp_path).returncode == 0
+    done = flask_cli(env, "db", "check", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

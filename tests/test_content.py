@@ -20,6 +20,7 @@ from tests.conftest import (
     ROOT,
     copy_content,
     edit_content,
+    flask_cli,
     make_app,
 )
 
@@ -111,14 +112,9 @@ def test_every_curated_quote_matches_the_reference_text(tmp_path):
         "PUFA_CONTENT_DIR": str(REAL_CONTENT),
         "PUFA_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
     }
-    exported = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "bot", "content", "export-quotes"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        cwd=tmp_path,
-    ).stdout
+    done = flask_cli(env, "content", "export-quotes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    exported = done.stdout
     assert len(exported.splitlines()) == len(lawbase.load(REAL_CONTENT).snippets)
     verified = subprocess.run(
         [sys.executable, str(LAWREF), "verify", "-"], input=exported, capture_output=True, text=True
