@@ -8,7 +8,17 @@ from typing import Any
 
 from flask import Flask
 
-from bot import config, errors, fulltext, lawbase, privacy, stores, wechat_client
+from bot import (
+    answering,
+    config,
+    errors,
+    fulltext,
+    lawbase,
+    privacy,
+    semantic,
+    stores,
+    wechat_client,
+)
 from bot.extensions import db, migrate, tune_sqlite
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
@@ -39,7 +49,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     stores.init_app(app)
     wechat_client.init_app(app)
     fulltext.init_app(app)  # every article of the national laws, cleaned
+    semantic.init_app(app)  # the embedding model and its caches (before the law base)
     lawbase.init_app(app)  # loads, validates, checks and indexes content once per worker
+    answering.init_app(app)  # the emergency and confidence models, the article index
 
     from bot import cli, demo, wechat
 

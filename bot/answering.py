@@ -1,160 +1,284 @@
-"""answer(text) → Answer: emergencies first, then one exact quote in plain words, or honesty.
+"""answer(text) → Answer: what Pufa found for one message, as data. Never words, never views.
 
 The rules residents rely on:
-- An emergency's numbers come on the first line, before anything else.
-- A citation is a curated snippet whose quote was verified against the law's current text; the
-  first citation is the main basis. Nothing is paraphrased as a quote and nothing is invented.
-- When the best match is weak the bot says it does not know and points to people who do,
-  rather than quoting a loosely related article.
-- When two or three snippets fit about equally, the resident picks by number.
+- An emergency is detected before and apart from any law matching; its numbers never depend
+  on retrieval succeeding.
+- A citation is a curated snippet whose quote was verified against the law's current text.
+  Snippets are ranked by words (BM25 over jieba tokens) and by meaning (sentence
+  embeddings), fused; one calibrated confidence decides between a direct answer, numbered
+  choices and honesty.
+- When no snippet is confident, the full text of the national laws may offer up to three
+  "possibly related" articles, labelled as such and never presented as the answer.
+- Nothing is paraphrased as a quote and nothing is invented.
+
+The channel (bot/wechat/render.py) turns an Answer into the resident's Chinese reply.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bot import articles
-from bot import emergency as emergencies
-from bot.fulltext import FullText
-from bot.lawbase import LawBase, Snippet
-from bot.search import Hit, normalise
-from bot.wechat import texts
+from flask import current_app
 
-# Calibrated with bench/recall.py on held-out phrasings (see docs/benchmarks.md).
-MIN_SCORE = 1.0  # BM25 score below which a match is noise
-MIN_COVERAGE = 0.45  # share of the question's weight the best snippet must match
-SURE_COVERAGE = 0.75  # a one-word match counts only when it is most of the question
-CHOICE_RATIO = 0.8  # a runner-up this close to the best is offered as a choice
+from bot import articles, emergency, fulltext, lawbase, search, semantic
+from bot.fulltext import Article, FullText
+from bot.lawbase import LawBase, Snippet
+
+log = logging.getLogger(__name__)
+
+CONFIDENCE = Path(__file__).with_name("data") / "confidence.json"
 MAX_CHOICES = 3
+MAX_SUGGESTIONS = 3
+# A message split into questions: at a question mark or full stop, or before 还有/另外/再问.
+_SPLIT = re.compile(r"[?？!！。；;\n]+|(?:还有|另外|再问一下|再问|顺便问)")
 
 
 @dataclass(frozen=True)
-class Office:
-    """The township's own justice office, from configuration."""
+class Suggestion:
+    """An article of the full text that may be related; no adviser has explained it yet."""
 
-    line: str  # "某某镇司法所 电话… 地址：…"
+    article: Article
+    score: float
+
+    @property
+    def citation(self) -> str:
+        return f"《{self.article.law}》{self.article.label}"
 
 
 @dataclass
 class Answer:
-    outcome: str  # answered | choices | fulltext | no_answer
-    text: str
-    emergency: str | None = None
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    choices: list[str] = field(default_factory=list)  # snippet ids, in the order offered
+    outcome: str  # answered | choices | suggestions | fulltext | no_answer
+    snippet: Snippet | None = None  # the answer, when answered
+    options: list[Snippet] = field(default_factory=list)  # numbered choices, in order
+    suggestions: list[Suggestion] = field(default_factory=list)
+    asked: articles.Asked | None = None  # an article asked for by number
+    emergency: emergency.Emergency | None = None
+    confidence: float | None = None
+    others: list[Snippet] = field(default_factory=list)  # the message's other questions
+    citations: list[dict[str, Any]] = field(default_factory=list)  # what matched, for the log
+
+    @property
+    def choices(self) -> list[str]:
+        """Snippet ids a resident can pick by number after this answer."""
+        return [s.id for s in (self.options or self.others)]
 
 
-def answer(text: str, *, base: LawBase, office: Office, full: FullText | None = None) -> Answer:
-    """Answer one resident message (already stripped of WeChat framing).
+@dataclass(frozen=True)
+class Confidence:
+    """P(the top-ranked snippet is right) from both rankers, fitted on the tune half."""
 
-    `full` is the full-text tier: any article of a current national law, asked for by number.
-    """
-    alarm = emergencies.detect(normalise(text))
-    result = _answer_law(text, base=base, office=office, full=full)
-    if alarm is not None:
-        result.emergency = alarm.kind
-        if result.outcome == "no_answer":  # no law to add: safety first, then people to ask
-            result.text = texts.EMERGENCY_NO_LAW.format(office=office.line)
-        first = texts.EMERGENCY.format(numbers="、".join(alarm.numbers))
-        result.text = first + "\n\n" + result.text
-    return result
+    weights: dict[str, float]
+    bias: float
+    answer: float  # at or above: answer directly
+    choices: float  # at or above, and looking like a question the base covers: choices
+    suggest: float  # full-text suggestions need a cosine at least this high
+    min_cosine: float = 0.0  # "looks like a question the base covers": its best snippet
+    min_bm25: float = 0.0  # text this close, and its words matching this well
 
-
-def _answer_law(text: str, *, base: LawBase, office: Office, full: FullText | None) -> Answer:
-    wanted = articles.asked(text, base=base, full=full)
-    if wanted is not None:
-        return article_answer(wanted, base=base, office=office)
-    hits = base.search(text, k=MAX_CHOICES + 2)
-    found = [
-        {
-            "id": s.id,
-            "citation": s.citation,
-            "score": round(h.score, 3),
-            "coverage": round(h.coverage, 3),
-        }
-        for s, h in hits
-    ]
-    if not hits or not _confident(hits[0][1]):
-        return Answer("no_answer", texts.NO_ANSWER.format(office=office.line), citations=found)
-    best_snippet, best = hits[0]
-    close = [s for s, h in hits[1:] if h.score >= best.score * CHOICE_RATIO and _confident(h)]
-    close = [s for s in _distinct(close) if s.citation != best_snippet.citation][: MAX_CHOICES - 1]
-    if close:
-        options = [best_snippet, *close]
-        return Answer(
-            "choices", choices_text(options), citations=found, choices=[s.id for s in options]
+    @classmethod
+    def load(cls, path: Path = CONFIDENCE) -> Confidence:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            data["weights"],
+            data["bias"],
+            data["answer"],
+            data["choices"],
+            data["suggest"],
+            data.get("min_cosine", 0.0),
+            data.get("min_bm25", 0.0),
         )
-    result = snippet_answer(best_snippet, base=base, office=office, score=best.score)
-    result.citations = found
+
+    def covered(self, feats: dict[str, float]) -> bool:
+        return feats["cosine"] >= self.min_cosine and feats["bm25"] >= self.min_bm25
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything answering reads; built once per request from the app (or by a benchmark)."""
+
+    base: LawBase
+    full: FullText | None = None
+    embedder: semantic.Embedder | None = None
+    detector: emergency.Detector | None = None
+    confidence: Confidence | None = None
+    articles_index: Any = None  # fulltext.ArticleIndex, or None
+
+
+def context() -> Context:
+    ext = current_app.extensions
+    return Context(
+        base=lawbase.current(),
+        full=fulltext.current(),
+        embedder=ext.get("pufa.embedder"),
+        detector=ext.get("pufa.detector"),
+        confidence=ext.get("pufa.confidence"),
+        articles_index=ext.get("pufa.article_index"),
+    )
+
+
+def answer(text: str, ctx: Context) -> Answer:
+    """Answer one resident message (already stripped of WeChat framing)."""
+    plain = search.normalise(text)
+    qvec = ctx.embedder.query(plain) if ctx.embedder is not None else None
+    alarm = ctx.detector.detect(plain, qvec) if ctx.detector is not None else None
+    result = _answer_law(text, plain, qvec, ctx)
+    result.emergency = alarm
     return result
 
 
-def _confident(hit: Hit) -> bool:
-    """Is this match strong enough to cite? Weak ones get an honest "we don't know"."""
-    if hit.score < MIN_SCORE or hit.coverage < MIN_COVERAGE:
-        return False
-    return hit.matched >= 2 or (hit.coverage >= SURE_COVERAGE and hit.words >= 1)
+def _answer_law(text: str, plain: str, qvec: Any, ctx: Context) -> Answer:
+    wanted = articles.asked(text, base=ctx.base, full=ctx.full)
+    if wanted is not None:
+        return article_answer(wanted)
+    whole = _rank_one(text, qvec, ctx)
+    parts = questions_in(text)
+    if len(parts) < 2:
+        return whole
+    return _several(parts, whole, ctx)
 
 
-def snippet_answer(
-    snippet: Snippet, *, base: LawBase, office: Office, score: float | None
-) -> Answer:
-    """The full answer for one snippet: direct answer, exact quote, plain words, where to go."""
-    body = (
-        f"{snippet.summary}\n\n"
-        f"📖{snippet.citation}：\n“{snippet.quote}”\n\n"
-        f"{texts.EXPLAIN_HEAD}{snippet.explain}\n\n"
-        f"{texts.HELP_HEAD}\n{_help(snippet, base=base, office=office)}"
+def _several(parts: list[str], whole: Answer, ctx: Context) -> Answer:
+    """Several questions in one message: answer the clearest, offer the others by number."""
+    answers = [whole]
+    for part in parts[:4]:
+        qvec = ctx.embedder.query(search.normalise(part)) if ctx.embedder else None
+        answers.append(_rank_one(part, qvec, ctx, fallback=False))
+    direct = [a for a in answers if a.outcome == "answered"]
+    if not direct:  # no clear answer: each question's best guess, as numbered choices
+        firsts = _distinct([a.options[0] for a in answers[1:] if a.options])[:MAX_CHOICES]
+        if len(firsts) < 2:
+            return whole
+        return Answer("choices", options=firsts, confidence=whole.confidence, citations=whole.citations)
+    main = max(direct, key=lambda a: a.confidence or 0.0)
+    shown = {main.snippet.citation}
+    for a in answers:
+        first = a.snippet or (a.options[0] if a.options else None)
+        if a is not main and first is not None and first.citation not in shown:
+            shown.add(first.citation)
+            main.others.append(first)
+    main.others = main.others[: MAX_CHOICES - 1]
+    return main
+
+
+def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> Answer:
+    ranked = ctx.base.rank(text, qvec, k=10)
+    found = [_logged(s, c) for s, c in ranked[:5]]
+    if not ranked:
+        return _fallback(text, qvec, ctx, found, None) if fallback else Answer("no_answer")
+    feats = features_for(text, ranked, qvec, ctx)
+    p = _probability(feats, ranked, ctx)
+    conf = ctx.confidence
+    answer_at = conf.answer if conf else 0.5
+    choices_at = conf.choices if conf else 0.3
+    top = ranked[0][0]
+    if p >= answer_at:
+        return Answer("answered", snippet=top, confidence=p, citations=found)
+    if p >= choices_at and (conf is None or conf.covered(feats)):
+        options = _distinct([s for s, _ in ranked])[:MAX_CHOICES]
+        if len(options) > 1:
+            return Answer("choices", options=options, confidence=p, citations=found)
+        return Answer("answered", snippet=top, confidence=p, citations=found)
+    if not fallback:
+        return Answer("no_answer", confidence=p)
+    return _fallback(text, qvec, ctx, found, p)
+
+
+def _fallback(text: str, qvec: Any, ctx: Context, found: list, p: float | None) -> Answer:
+    """No confident snippet: possibly related articles of the full text, or honesty."""
+    index = ctx.articles_index
+    suggest_at = ctx.confidence.suggest if ctx.confidence else 0.88
+    if index is not None and qvec is not None:
+        hits = index.search(text, qvec, tokenizer=ctx.base.tokenizer, k=MAX_SUGGESTIONS)
+        hits = [h for h in hits if h.score >= suggest_at]
+        if hits:
+            sugg = [Suggestion(h.article, h.score) for h in hits]
+            logged = found + [{"citation": s.citation, "source": "fulltext"} for s in sugg]
+            return Answer("suggestions", suggestions=sugg, confidence=p, citations=logged)
+    return Answer("no_answer", confidence=p, citations=found)
+
+
+def questions_in(text: str) -> list[str]:
+    """The separate questions of one message ("工资咋个要？还有离婚娃儿归哪个"), longest kept."""
+    parts = [p.strip(" ，,、") for p in _SPLIT.split(text)]
+    return [p for p in parts if len(p) >= 5]
+
+
+def confidence_features(
+    ranked: list[tuple[Snippet, search.Candidate]], *, core_cosine: float = 0.0
+) -> dict[str, float]:
+    """What both rankers say about the top snippet, as numbers for the confidence model.
+
+    `core_cosine` is the question's cosine to the top snippet's summary and quote.
+    """
+    top_snippet, top = ranked[0]
+    rival = next((c for s, c in ranked[1:] if s.citation != top_snippet.citation), None)
+    lex = top.lexical
+    rival_cos = max(
+        (c.cosine for s, c in ranked[1:] if s.citation != top_snippet.citation), default=0.0
     )
-    cited = {"id": snippet.id, "citation": snippet.citation, "score": score}
-    return Answer("answered", body, citations=[cited])
+    return {
+        "cosine": top.cosine,
+        "cosine_margin": (top.cosine - rival_cos) * 10.0,
+        "coverage": lex.coverage if lex else 0.0,
+        "bm25": math.log1p(lex.score) if lex else 0.0,
+        "words": min(lex.words, 4) / 4.0 if lex else 0.0,
+        "lexical_top": float(top.lexical_rank == 0),
+        "semantic_top": float(top.semantic_rank == 0),
+        "fused_margin": ((top.fused - rival.fused) * search.RRF_K) if rival else 1.0,
+        "core_cosine": core_cosine,
+    }
 
 
-def article_answer(wanted: articles.Asked, *, base: LawBase, office: Office) -> Answer:
+def features_for(text: str, ranked: list, qvec: Any, ctx: Context) -> dict[str, float]:
+    top = ranked[0][0]
+    core = 0.0
+    if qvec is not None and ctx.base.semantic is not None:
+        core = ctx.base.semantic.core_cosine(qvec, ctx.base.positions[top.id])
+    feats = confidence_features(ranked, core_cosine=core)
+    feats["core_coverage"] = ctx.base.core_coverage(ctx.base.tokenizer.tokens(text), top)
+    return feats
+
+
+def _probability(feats: dict[str, float], ranked: list, ctx: Context) -> float:
+    if ctx.confidence is not None:
+        return ctx.confidence.probability(feats)
+    # Without a fitted model (lexical only, or a test base): the first release's rule.
+    lex = ranked[0][1].lexical
+    if lex is None or lex.score < 1.0 or lex.coverage < 0.45:
+        return 0.0
+    return 0.9 if lex.matched >= 2 or (lex.coverage >= 0.75 and lex.words >= 1) else 0.0
+
+
+def article_answer(wanted: articles.Asked) -> Answer:
     """An article asked for by number: curated if we have it, else the exact full text."""
     if wanted.snippet is not None:
-        return snippet_answer(wanted.snippet, base=base, office=office, score=None)
-    citation = f"《{wanted.law}》{wanted.label}"
-    cited = [{"citation": citation, "source": "fulltext"}]
-    help_text = f"{texts.HELP_HEAD}\n· {office.line}\n· 12348公共法律服务热线（免费）"
+        cited = [{"id": wanted.snippet.id, "citation": wanted.snippet.citation}]
+        return Answer("answered", snippet=wanted.snippet, asked=wanted, citations=cited)
     if wanted.article is not None and wanted.law_text is not None:
-        body = texts.FULLTEXT.format(
-            citation=citation, version=wanted.law_text.version, quote=wanted.article.text
-        )
-        return Answer("fulltext", f"{body}\n\n{help_text}", citations=cited)
-    if wanted.missing and wanted.law_text is not None:
-        count = len(wanted.law_text.articles)
-        body = texts.NO_SUCH_ARTICLE.format(law=wanted.law, label=wanted.label, count=count)
-        return Answer("no_answer", f"{body}\n\n{help_text}", citations=[])
-    if not wanted.collected:
-        body = texts.NOT_COLLECTED.format(citation=citation)
-    else:
-        body = texts.ARTICLE_WITHHELD.format(citation=citation, why=wanted.withheld or "")
-    return Answer("no_answer", f"{body}\n\n{help_text}", citations=[])
+        cited = [{"citation": f"《{wanted.law}》{wanted.label}", "source": "fulltext"}]
+        return Answer("fulltext", asked=wanted, citations=cited)
+    return Answer("no_answer", asked=wanted)
 
 
-def choices_text(options: list[Snippet]) -> str:
-    lines = [texts.CHOICES_HEAD]
-    for number, s in enumerate(options, start=1):
-        lines.append(f"{number}. {s.summary}（{s.law.short}{s.article}）")
-    lines.append(texts.CHOICES_TAIL)
-    return "\n".join(lines)
-
-
-def _help(snippet: Snippet, *, base: LawBase, office: Office) -> str:
-    items: list[tuple[str, str | None]] = []
-    for key in snippet.help:
-        if key == "司法所":
-            continue  # the township's own office is listed with its details below
-        o = base.offices[key]
-        items.append((o.name, o.phone if o.phone and o.phone not in o.name else None))
-    items = items[:2]
-    lines = [texts.help_lines(items)] if items else []
-    lines.append(f"· {office.line}")
-    if not any("12348" in name for name, _ in items):
-        lines.append("· 12348公共法律服务热线（免费）")
-    return "\n".join(lines)
+def _logged(s: Snippet, c: search.Candidate) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "citation": s.citation,
+        "fused": round(c.fused, 4),
+        "cosine": round(c.cosine, 3),
+        "bm25": round(c.lexical.score, 3) if c.lexical else None,
+        "coverage": round(c.lexical.coverage, 3) if c.lexical else None,
+    }
 
 
 def _distinct(snippets: list[Snippet]) -> list[Snippet]:
@@ -164,3 +288,22 @@ def _distinct(snippets: list[Snippet]) -> list[Snippet]:
             seen.add(s.citation)
             out.append(s)
     return out
+
+
+def init_app(app) -> None:
+    """The fitted models: the emergency detector and the answer confidence."""
+    embedder = app.extensions.get("pufa.embedder")
+    try:
+        app.extensions["pufa.detector"] = emergency.Detector.load(embedder)
+    except (OSError, ValueError, KeyError) as exc:  # a broken install: say so loudly
+        log.critical("emergency model unreadable, cue rules only: %s", exc)
+        app.extensions["pufa.detector"] = emergency.Detector.rules_only()
+    conf = None
+    if embedder is not None and embedder.engine is not None and CONFIDENCE.exists():
+        conf = Confidence.load()
+    app.extensions["pufa.confidence"] = conf
+    app.extensions["pufa.article_index"] = (
+        fulltext.ArticleIndex.build(app.extensions.get("pufa.fulltext"), embedder)
+        if embedder is not None
+        else None
+    )

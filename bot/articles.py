@@ -63,11 +63,11 @@ def asked(text: str, *, base: LawBase, full: FullText | None) -> Asked | None:
         n = int(number) if number.isdigit() else from_chinese(number)
         if not 0 < n < 10000:
             return None
-        return _resolve(law, article_label(n, m.group(2) or ""), base=base, full=full)
+        return resolve(law, article_label(n, m.group(2) or ""), base=base, full=full)
     return None
 
 
-def _resolve(law: str, label: str, *, base: LawBase, full: FullText | None) -> Asked:
+def resolve(law: str, label: str, *, base: LawBase, full: FullText | None) -> Asked:
     for s in base.snippets:
         if s.law.name == law and s.article == label:
             return Asked(law, label, snippet=s)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from collections import Counter
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from bot import answering, fulltext, journal, lawbase, qa
+from bot import answering, fulltext, journal, lawbase, semantic
 from bot.errors import ContentError
 
 content = AppGroup("content", help="Check and inspect the law-snippet base.")
@@ -34,10 +35,11 @@ def init_app(app: Flask) -> None:
 @with_appcontext
 def ask(question: str) -> None:
     """Print the reply a resident would get to QUESTION (nothing is logged)."""
-    result = answering.answer(
-        question, base=lawbase.current(), office=qa.office(), full=fulltext.current()
-    )
-    pages = qa.paginate(result.text, int(current_app.config["REPLY_MAX_BYTES"]))
+    from bot.wechat import qa, render
+
+    ans = answering.answer(question, answering.context())
+    text = render.answer_text(ans, base=lawbase.current(), office=qa.office())
+    pages = qa.paginate(text, int(current_app.config["REPLY_MAX_BYTES"]))
     click.echo(pages[0])
     for page in pages[1:]:
         click.echo("\n———— 回复“更多” ————\n" + page)
@@ -64,6 +66,36 @@ def content_check() -> None:
             f"{checked} quotes from {len(laws)} laws match their current text ({full.source}); "
             f"{len(base.snippets) - checked} from regulations are checked by lawref.py in CI"
         )
+
+
+@content.command("embed")
+@click.option("--fulltext", "with_fulltext", is_flag=True, help="also every article (slow)")
+def content_embed(with_fulltext: bool) -> None:
+    """Embed what is not cached yet and write the shipped caches in content/embeddings/."""
+    embedder = current_app.extensions.get("pufa.embedder")
+    if embedder is None or embedder.engine is None:
+        click.echo("the embedding model is not available (PUFA_EMBEDDINGS off?)", err=True)
+        sys.exit(1)
+    out = Path(current_app.config["CONTENT_DIR"]) / "embeddings"
+    base = lawbase.load(current_app.config["CONTENT_DIR"])
+    texts = [t for s in base.snippets for t in lawbase.passages(s)]
+    texts += [e["text"] for e in current_app.extensions["pufa.detector"].examples]
+    embedder.passages(texts)
+    n = semantic.write_npz(out / "snippets.npz", texts, embedder.cache)
+    click.echo(f"snippets.npz: {n} vectors")
+    full = fulltext.current()
+    if with_fulltext and full is not None:
+        articles = [
+            fulltext.passage(law, a)
+            for law in full.laws.values()
+            for label, a in law.articles.items()
+            if label not in law.withheld
+        ]
+        with click.progressbar(range(0, len(articles), 256), label="articles") as chunks:
+            for start in chunks:
+                embedder.passages(articles[start : start + 256])
+        n = semantic.write_npz(out / "fulltext.npz", articles, embedder.cache)
+        click.echo(f"fulltext.npz: {n} vectors")
 
 
 @content.command("export-quotes")

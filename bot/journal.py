@@ -51,6 +51,7 @@ class Entry:
     citations: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: float | None = None
     answered_at: str | None = None
+    scene: str | None = None  # QR-code scene of a subscribe
     in_database: bool = False  # a pending row exists already
 
 
@@ -296,7 +297,26 @@ def _values(entry: Entry) -> dict[str, Any]:
         "citations": entry.citations,
         "latency_ms": entry.latency_ms,
         "answered_at": datetime.fromisoformat(entry.answered_at or entry.received_at),
+        "scene": entry.scene,
     }
+
+
+def record_feedback(msg_key: str, value: str) -> bool:
+    """Mark the exchange `msg_key` as useful or not, as its resident said; False if not stored.
+
+    The feedback message is also logged as an exchange of its own, so a database outage here
+    loses nothing an adviser needs: it only delays the mark.
+    """
+    try:
+        done = db.session.execute(
+            update(Exchange).where(Exchange.msg_key == msg_key).values(feedback=value)
+        ).rowcount
+        db.session.commit()
+        return bool(done)
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("feedback on %s not stored: %s", msg_key, _short(exc))
+        return False
 
 
 def _maybe_replay() -> None:

@@ -95,14 +95,36 @@ class LawBase:
     tokenizer: search.Tokenizer
     signature: tuple[Any, ...]
     by_id: dict[str, Snippet]
+    semantic: search.SemanticIndex | None = None  # None: lexical matching only
+    core_tokens: tuple[frozenset[str], ...] = ()  # words of each snippet's own text
+    positions: dict[str, int] = field(default_factory=dict)  # snippet id → index
+
+    def core_coverage(self, tokens: list[str], snippet: Snippet) -> float:
+        """Share of the question's weight found in the snippet's own words (not phrasings):
+        a question about walnut trees that matched one resident's story scores low."""
+        core = self.core_tokens[self.positions[snippet.id]]
+        unique = list(dict.fromkeys(tokens))
+        total = sum(self.index.weight(t) for t in unique)
+        return sum(self.index.weight(t) for t in unique if t in core) / total if total else 0.0
 
     @property
     def laws(self) -> dict[str, Law]:
         return {s.law.name: s.law for s in self.snippets}
 
     def search(self, text: str, k: int = 5) -> list[tuple[Snippet, search.Hit]]:
+        """Lexical (BM25) hits alone; `rank` is what answering uses."""
         hits = self.index.query(self.tokenizer.tokens(text), k=k)
         return [(self.snippets[h.doc], h) for h in hits]
+
+    def rank(
+        self, text: str, qvec: Any = None, k: int = 10
+    ) -> list[tuple[Snippet, search.Candidate]]:
+        """Snippets by both rankers fused; `qvec` is the question's embedding, if any."""
+        lexical = self.index.query(self.tokenizer.tokens(text), k=30)
+        cosines = None
+        if qvec is not None and self.semantic is not None:
+            cosines = self.semantic.scores(qvec)
+        return [(self.snippets[c.doc], c) for c in search.fuse(lexical, cosines, k=k)]
 
 
 # -- loading and validation ---------------------------------------------------------------
@@ -112,7 +134,11 @@ _loaded: dict[tuple[Any, ...], LawBase] = {}
 
 
 def load(
-    content_dir: str | os.PathLike[str], *, holdout: bool = False, full: Any = None
+    content_dir: str | os.PathLike[str],
+    *,
+    holdout: bool = False,
+    full: Any = None,
+    embedder: Any = None,
 ) -> LawBase:
     """Read, validate and index every file; raise ContentError listing every problem.
 
@@ -122,11 +148,11 @@ def load(
     twice in one process (several apps in one process, as in tests, share the base).
     """
     root = Path(content_dir).resolve()
-    key = (str(root), signature(root), holdout, id(full))
+    key = (str(root), signature(root), holdout, id(full), id(embedder))
     if key not in _loaded:
         if len(_loaded) > 8:
             _loaded.clear()
-        base = _load(root, holdout=holdout)
+        base = _load(root, holdout=holdout, embedder=embedder)
         if full is not None:
             from bot.fulltext import check_snippets
 
@@ -137,7 +163,7 @@ def load(
     return _loaded[key]
 
 
-def _load(root: Path, *, holdout: bool) -> LawBase:
+def _load(root: Path, *, holdout: bool, embedder: Any = None) -> LawBase:
     problems: list[str] = []
     offices = _load_offices(root / "offices.toml", problems)
     snippets: list[Snippet] = []
@@ -153,7 +179,8 @@ def _load(root: Path, *, holdout: bool) -> LawBase:
         seen.setdefault(s.id, s.law.file)
     if problems:
         raise ContentError(problems)
-    tokenizer = search.Tokenizer(_custom_words(snippets))
+    lexicon = search.Lexicon.read(root / "lexicon.toml")
+    tokenizer = search.Tokenizer(_custom_words(snippets), lexicon)
     docs = [_document(s, tokenizer, holdout=holdout) for s in snippets]
     return LawBase(
         snippets=tuple(snippets),
@@ -162,7 +189,39 @@ def _load(root: Path, *, holdout: bool) -> LawBase:
         tokenizer=tokenizer,
         signature=signature(root),
         by_id={s.id: s for s in snippets},
+        semantic=_semantic_index(snippets, embedder, holdout=holdout),
+        core_tokens=tuple(frozenset(_core_document(s, tokenizer)) for s in snippets),
+        positions={s.id: i for i, s in enumerate(snippets)},
     )
+
+
+def _core_document(s: Snippet, tokenizer: search.Tokenizer) -> list[str]:
+    parts = [s.summary, s.explain, s.quote, *s.keywords, *s.topics, s.law.short]
+    return [t for part in parts for t in tokenizer.tokens(part)]
+
+
+def passages(s: Snippet, *, holdout: bool = False) -> list[str]:
+    """The texts a snippet is matched by meaning: each phrasing, its summary and its quote."""
+    questions = s.questions[:-1] if holdout else s.questions
+    return [search.normalise(t) for t in (*questions, s.summary, s.quote)]
+
+
+def _semantic_index(
+    snippets: list[Snippet], embedder: Any, *, holdout: bool
+) -> search.SemanticIndex | None:
+    if embedder is None:
+        return None
+    texts, owners, core = [], [], []
+    for i, s in enumerate(snippets):
+        mine = passages(s, holdout=holdout)
+        texts += mine
+        owners += [i] * len(mine)
+        core += [False] * (len(mine) - 2) + [True, True]  # the summary and the quote
+    vectors = embedder.passages(texts)
+    if vectors is None:
+        log.warning("snippet embeddings unavailable: answering by words only")
+        return None
+    return search.SemanticIndex(vectors, owners, len(snippets), core)
 
 
 def _document(s: Snippet, tokenizer: search.Tokenizer, *, holdout: bool) -> list[str]:
@@ -328,7 +387,7 @@ def _is_date(value: str) -> bool:
 
 def signature(root: Path) -> tuple[Any, ...]:
     """Names, sizes and mtimes of the content files: cheap to compute, changes on any edit."""
-    paths = [root / "offices.toml", *sorted((root / "laws").glob("*.toml"))]
+    paths = [root / "offices.toml", root / "lexicon.toml", *sorted((root / "laws").glob("*.toml"))]
     out = []
     for p in paths:
         try:
@@ -345,9 +404,9 @@ def signature(root: Path) -> tuple[Any, ...]:
 class _Holder:
     """The current base of one worker, swapped whole when the files change."""
 
-    def __init__(self, content_dir: str, full: Any = None):
-        self.content_dir, self.full = content_dir, full
-        self.base = load(content_dir, full=full)
+    def __init__(self, content_dir: str, full: Any = None, embedder: Any = None):
+        self.content_dir, self.full, self.embedder = content_dir, full, embedder
+        self.base = load(content_dir, full=full, embedder=embedder)
         self.checked_at = time.monotonic()
         self.last_error: str | None = None
         self.failed_signature: tuple[Any, ...] | None = None
@@ -365,7 +424,7 @@ class _Holder:
 
     def _reload(self, sig: tuple[Any, ...]) -> None:
         try:
-            self.base = load(self.content_dir, full=self.full)
+            self.base = load(self.content_dir, full=self.full, embedder=self.embedder)
         except ContentError as exc:
             self.failed_signature, self.last_error = sig, str(exc)
             log.error("content reload failed; the last good base stays in service:\n%s", exc)
@@ -380,7 +439,8 @@ def init_app(app: Flask) -> None:
     Call after fulltext.init_app: quotes of national laws are checked against the full text.
     """
     full = app.extensions.get("pufa.fulltext")
-    app.extensions["pufa.lawbase"] = _Holder(app.config["CONTENT_DIR"], full)
+    embedder = app.extensions.get("pufa.embedder")
+    app.extensions["pufa.lawbase"] = _Holder(app.config["CONTENT_DIR"], full, embedder)
 
 
 def current() -> LawBase:

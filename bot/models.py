@@ -39,6 +39,10 @@ class Exchange(db.Model):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "有用" / "没用" said after this reply (useful | not_useful), for the advisers' queue
+    feedback: Mapped[str | None] = mapped_column(String(20), index=True)
+    # a follow through a parametric QR code: its scene (e.g. a village's code)
+    scene: Mapped[str | None] = mapped_column(String(64))
 
 
 class Conversation(db.Model):

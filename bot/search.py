@@ -8,8 +8,11 @@ bm25s, which scores eagerly at index time.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
+import tomllib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +20,9 @@ from dataclasses import dataclass
 import bm25s
 import jieba
 import numpy as np
+import opencc
+
+from bot.errors import ContentError
 
 jieba.setLogLevel(logging.WARNING)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -37,8 +43,51 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def normalise(text: str) -> str:
-    """Fold full-width forms (ＡＢＣ１２３，) and case, as residents' phones type both."""
-    return unicodedata.normalize("NFKC", text).lower().strip()
+    """Fold full-width forms (ＡＢＣ１２３，), case and traditional characters (離婚 → 离婚)."""
+    return _t2s().convert(unicodedata.normalize("NFKC", text).lower().strip())
+
+
+@functools.cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")  # read-only converter tables, safe to share
+
+
+class Lexicon:
+    """Residents' words folded into the base's words (遭打 → 被打, 老倌 → 丈夫, 娃儿 → 孩子).
+
+    Applied to questions and to the snippets' own phrasings alike, so either spelling finds
+    the other. Read from `content/lexicon.toml`: data, not code.
+    """
+
+    def __init__(self, dialect: dict[str, str] | None = None, words: Iterable[str] = ()):
+        self.dialect = {normalise(k): normalise(v) for k, v in (dialect or {}).items() if k}
+        self.words = tuple(words)
+        keys = sorted(self.dialect, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, keys))) if keys else None
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Lexicon:
+        """Load the lexicon; a missing file is an empty lexicon, a broken one a ContentError."""
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            return cls()
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+            raise ContentError([f"{path}: not valid TOML: {exc}"]) from exc
+        dialect = data.get("dialect", {})
+        words = data.get("words", {}).get("list", [])
+        if not isinstance(dialect, dict) or not all(isinstance(v, str) for v in dialect.values()):
+            raise ContentError([f"{path}: [dialect] must map words to words"])
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ContentError([f"{path}: [words] list must be a list of words"])
+        return cls(dialect, words)
+
+    def fold(self, text: str) -> str:
+        text = normalise(text)
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda m: self.dialect[m.group(0)], text)
 
 
 @dataclass(frozen=True)
@@ -53,17 +102,18 @@ class Hit:
 class Tokenizer:
     """A jieba tokenizer of our own, so custom words never leak into other users of jieba."""
 
-    def __init__(self, words: Iterable[str] = ()):
+    def __init__(self, words: Iterable[str] = (), lexicon: Lexicon | None = None):
+        self.lexicon = lexicon or Lexicon()
         self._jieba = jieba.Tokenizer()
         self._jieba.initialize()
-        for word in words:
+        for word in (*words, *self.lexicon.words, *self.lexicon.dialect.values()):
             word = normalise(word)
             if 1 < len(word) <= 12 and not _PUNCT.search(word):
                 self._jieba.add_word(word, freq=20000)
 
     def tokens(self, text: str) -> list[str]:
         out = []
-        for token in self._jieba.cut_for_search(normalise(text)):
+        for token in self._jieba.cut_for_search(self.lexicon.fold(text)):
             token = token.strip()
             if token and token not in STOPWORDS and not _PUNCT.fullmatch(token):
                 out.append(token)
@@ -109,3 +159,84 @@ class Index:
             words = sum(len(t) > 1 for t in matched)
             hits.append(Hit(int(i), float(scores[i]), weight / total, len(matched), words))
         return hits
+
+
+class SemanticIndex:
+    """Embedding vectors of each document's texts; a document scores its best-matching text."""
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        owners: Sequence[int],
+        n_docs: int,
+        core: Sequence[bool] | None = None,
+    ):
+        order = np.argsort(np.asarray(owners, dtype=np.int64), kind="stable")
+        self._vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
+        owners_sorted = np.asarray(owners, dtype=np.int64)[order]
+        self._starts = np.searchsorted(owners_sorted, np.arange(n_docs))
+        self._ends = np.searchsorted(owners_sorted, np.arange(n_docs), side="right")
+        self._has = np.isin(np.arange(n_docs), owners_sorted)
+        # core texts say what the document is about (a snippet's summary and quote), as
+        # opposed to phrasings, whose stories carry incidental words
+        flags = np.ones(len(owners), bool) if core is None else np.asarray(core, bool)
+        self._core = flags[order]
+        self.n_docs = n_docs
+
+    def core_cosine(self, qvec: np.ndarray, doc: int) -> float:
+        """Cosine of the query to the document's best core text."""
+        rows = slice(self._starts[doc], self._ends[doc])
+        mask = self._core[rows]
+        if not mask.any():
+            return 0.0
+        return float((self._vectors[rows][mask] @ qvec).max())
+
+    def scores(self, qvec: np.ndarray) -> np.ndarray:
+        """Cosine of each document's best text to the query (-1 for a document with none)."""
+        sims = self._vectors @ qvec
+        best = np.maximum.reduceat(sims, np.minimum(self._starts, len(sims) - 1))
+        return np.where(self._has, best, -1.0)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One document as both rankers see it, fused by reciprocal rank."""
+
+    doc: int
+    fused: float
+    lexical: Hit | None  # None: not in the lexical top k
+    lexical_rank: int | None
+    cosine: float  # best cosine to the document's texts; 0.0 without embeddings
+    semantic_rank: int | None
+
+
+RRF_K = 20  # small: the top few ranks should dominate a list of a few hundred documents
+
+
+def fuse(
+    lexical: list[Hit], cosines: np.ndarray | None, *, k: int = 10, depth: int = 30
+) -> list[Candidate]:
+    """Reciprocal rank fusion of BM25 hits and cosine scores (Cormack et al., SIGIR 2009)."""
+    fused: dict[int, float] = {}
+    lex_rank = {h.doc: r for r, h in enumerate(lexical[:depth])}
+    lex_hit = {h.doc: h for h in lexical}
+    for doc, r in lex_rank.items():
+        fused[doc] = fused.get(doc, 0.0) + 1.0 / (RRF_K + r + 1)
+    sem_rank: dict[int, int] = {}
+    if cosines is not None and len(cosines):
+        top = np.argsort(-cosines)[:depth]
+        for r, doc in enumerate(top.tolist()):
+            sem_rank[doc] = r
+            fused[doc] = fused.get(doc, 0.0) + 1.0 / (RRF_K + r + 1)
+    order = sorted(fused, key=lambda d: -fused[d])[:k]
+    return [
+        Candidate(
+            doc=d,
+            fused=fused[d],
+            lexical=lex_hit.get(d),
+            lexical_rank=lex_rank.get(d),
+            cosine=float(cosines[d]) if cosines is not None and len(cosines) else 0.0,
+            semantic_rank=sem_rank.get(d),
+        )
+        for d in order
+    ]

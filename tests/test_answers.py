@@ -1,17 +1,16 @@
-"""Answers from the real law base to questions written for this test, not taken from it.
+"""Answers from the real law base and the real models, to questions written for this test.
 
-These phrasings are nowhere in content/: they check that the base and the retrieval together
-find the right law for what residents actually ask, and stay honest when they cannot.
+These phrasings are nowhere in content/ or bench/eval/: they check that the base, both
+rankers, the confidence model and the emergency model together do what residents need.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bot import answering, lawbase
-from tests.conftest import REAL_CONTENT
-
-OFFICE = answering.Office("测试镇司法所 电话0871-00000000")
+from bot import answering
+from tests.conftest import REAL_CONTENT, make_app
+from tests.helpers import ask
 
 # question → laws any of which is a right basis (the answer, or one of the numbered choices)
 OWN_QUESTIONS = {
@@ -36,55 +35,150 @@ OWN_QUESTIONS = {
     "喝了酒骑摩托被交警查了": ("道路交通安全法", "刑法"),
     "请不起律师怎么办": ("法律援助法",),
     "老公喝醉了就打我，能申请保护令吗": ("反家庭暴力法",),
+    "老板拖欠工资咋个整": ("劳动法", "保障农民工工资支付条例", "劳动合同法"),
+    "孩子不想读书了能去打工吗": ("义务教育法", "禁止使用童工规定", "劳动法", "未成年人保护法"),
+    "我男人三天两头打我，想离婚": ("民法典", "反家庭暴力法"),
 }
 
 
 @pytest.fixture(scope="module")
-def base():
-    return lawbase.load(REAL_CONTENT)
+def ctx(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("answers"), content=REAL_CONTENT)
+    with app.app_context():
+        yield answering.context()
 
 
-def offered_laws(result: answering.Answer, base) -> list[str]:
-    if result.outcome == "answered":
-        return [base.by_id[result.citations[0]["id"]].law.name]
-    if result.outcome == "choices":
-        return [base.by_id[i].law.name for i in result.choices]
-    return []
+def offered_laws(result) -> list[str]:
+    if result.snippet is not None:
+        return [result.snippet.law.name]
+    return [s.law.name for s in result.options]
 
 
-def test_most_everyday_questions_find_the_right_law(base):
+def test_most_everyday_questions_find_the_right_law(ctx):
     right, wrong = [], []
     for question, laws in OWN_QUESTIONS.items():
-        result = answering.answer(question, base=base, office=OFFICE)
-        offered = offered_laws(result, base)
-        if any(law.endswith(short) for law in offered for short in laws):
+        result = ask(question, ctx=ctx)
+        offered = offered_laws(result)
+        if offered and any(offered[0].endswith(short) for short in laws):
             right.append(question)
         elif result.outcome == "answered":
             wrong.append((question, offered))
-    assert len(right) >= 12, f"only {len(right)} of {len(OWN_QUESTIONS)}: {right}"
+    assert len(right) >= 16, f"only {len(right)} of {len(OWN_QUESTIONS)}: {wrong}"
     assert len(wrong) <= 1, wrong  # a confident answer from the wrong law is the worst outcome
+
+
+def test_the_readme_examples_are_answered_directly(ctx):
+    wages = ask("老板拖欠工资咋个整", ctx=ctx)
+    assert wages.outcome == "answered" and "工资" in wages.snippet.summary
+    assert wages.emergency is None
+    school = ask("孩子不想读书了能去打工吗", ctx=ctx)
+    assert school.outcome in ("answered", "choices")
+    assert offered_laws(school)[0].endswith(("义务教育法", "禁止使用童工规定", "劳动法"))
+
+
+def test_domestic_violence_is_never_answered_with_farmland(ctx):
+    result = ask("老公喝醉了就打我，能申请保护令吗", ctx=ctx)
+    assert result.outcome in ("answered", "choices")
+    assert offered_laws(result)[0].endswith("反家庭暴力法")
+    assert "撂荒" not in result.text
 
 
 @pytest.mark.parametrize(
     "question",
-    ["今天天气怎么样", "明天赶集卖猪能卖多少钱", "红烧肉怎么做好吃", "手机怎么连不上wifi"],
+    ["今天天气怎么样", "红烧肉怎么做好吃", "手机怎么连不上wifi", "你们这里卖不卖化肥"],
 )
-def test_questions_outside_the_law_base_cite_nothing(base, question):
-    result = answering.answer(question, base=base, office=OFFICE)
+def test_questions_outside_the_law_cite_nothing(ctx, question):
+    result = ask(question, ctx=ctx)
     assert result.outcome == "no_answer"
     assert "《" not in result.text and "12348" in result.text
 
 
-def test_asking_for_an_article_by_number_quotes_it(base):
+def test_asking_for_an_article_by_number_quotes_it(ctx):
     for asked in ("民法典第一千零四十二条", "劳动法第50条", "《中华人民共和国劳动法》第五十条"):
-        result = answering.answer(asked, base=base, office=OFFICE)
+        result = ask(asked, ctx=ctx)
         assert result.outcome == "answered", asked
-        assert result.citations[0]["citation"] in result.text
+        assert result.snippet.citation in result.text
 
 
-def test_every_direct_answer_starts_with_its_summary_and_quotes_the_first_citation(base):
-    result = answering.answer("老板拖欠工资三个月了咋个整", base=base, office=OFFICE)
+def test_a_direct_answer_starts_with_its_summary_and_quotes_its_article(ctx):
+    result = ask("老板拖欠工资三个月了咋个整", ctx=ctx)
     assert result.outcome == "answered"
-    snippet = base.by_id[result.citations[0]["id"]]
+    snippet = result.snippet
     assert result.text.startswith(snippet.summary)
     assert f"{snippet.citation}：\n“{snippet.quote}”" in result.text
+
+
+def test_traditional_characters_and_full_width_forms_are_understood(ctx):
+    simple = ask("老板拖欠工资咋个整", ctx=ctx)
+    traditional = ask("老闆拖欠工資咋個整", ctx=ctx)
+    assert traditional.outcome == "answered"
+    assert traditional.snippet.citation == simple.snippet.citation
+
+
+def test_several_questions_in_one_message_answer_one_and_offer_the_rest(ctx):
+    result = ask("老板拖欠了三个月工资不给咋个办？还有离婚了娃儿的抚养费男方该给好多", ctx=ctx)
+    if result.outcome == "answered":
+        assert result.others and "您还问到" in result.text
+        offered = [result.snippet, *result.others]
+    else:
+        assert result.outcome == "choices"
+        offered = result.options
+    assert any(s.law.short in ("劳动法", "劳动合同法", "保障农民工工资支付条例") for s in offered)
+    assert any("抚养" in s.quote for s in offered)
+
+
+# -- emergencies: phrasings written for this test, not taken from bench/eval ------------------
+
+EMERGENCIES = {
+    "我妈吃了山上采的野菌子，现在肚子痛得在床上打滚": "120",
+    "娃儿下午出去耍到现在天都黑了还没回来，电话也打不通": "110",
+    "有个自称公安局的打电话说我卡涉嫌洗钱，叫我把钱转到安全账户，我正准备去银行": "96110",
+    "我老倌喝醉了拿起柴刀在院坝里追着我砍": "110",
+    "对面坡上的火越烧越大，快烧到我们寨子了": "119",
+    "隔壁大爷在田里干活突然倒下去了，喊不应": "120",
+    "有辆三轮车翻到沟里了人压在下面": "120",
+    "我真的不想活了，药都买好了": "120",
+}
+NOT_EMERGENCIES = [
+    "前年遭人打断了手，现在还能告他不",
+    "山火烧了我家林子找哪个赔",
+    "喝农药自杀的保险公司赔不赔",
+    "冬天烤火咋个防止煤气中毒",
+    "气死我了，老板又扣我工资",
+    "上个月出车祸对方全责，误工费咋个算",
+]
+
+
+@pytest.mark.parametrize(("question", "number"), EMERGENCIES.items())
+def test_indirect_emergencies_get_the_numbers_first(ctx, question, number):
+    result = ask(question, ctx=ctx)
+    assert result.emergency is not None, question
+    first_line = result.text.splitlines()[0]
+    assert number in first_line
+
+
+@pytest.mark.parametrize("question", NOT_EMERGENCIES)
+def test_the_same_words_about_the_past_or_the_law_raise_no_alarm(ctx, question):
+    result = ask(question, ctx=ctx)
+    assert result.emergency is None or not result.emergency.firm, question
+    assert not result.text.startswith("🚨")
+
+
+def test_an_emergency_reply_does_not_depend_on_retrieval(ctx):
+    """No embedding model, no confidence model, no snippet matched: the numbers still come."""
+    bare = answering.Context(base=ctx.base, detector=ctx.detector)
+    result = ask("救命 他拿着刀在砸我家门", ctx=bare)
+    assert result.text.startswith("🚨") and "110" in result.text.splitlines()[0]
+
+
+# -- beyond the curated base -------------------------------------------------------------------
+
+
+def test_a_question_beyond_the_base_gets_possibly_related_articles_never_an_answer(ctx):
+    if ctx.articles_index is None:
+        pytest.skip("no full-text vectors shipped in content/embeddings")
+    result = ask("我在路上捡到一个钱包，失主找上门来要我还，我能要点报酬不", ctx=ctx)
+    assert result.outcome == "suggestions", result.outcome
+    assert 1 <= len(result.suggestions) <= 3
+    assert "尚未经法律顾问解释" in result.text and "12348" in result.text
+    assert "民法典" in result.text

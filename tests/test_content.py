@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import answering, lawbase, qa
+from bot import lawbase
+from bot.wechat import qa, render
 from bot.errors import ContentError
 from tests.conftest import (
     FIXTURE_CONTENT,
@@ -135,7 +136,7 @@ def test_every_answer_fits_one_wechat_reply(tmp_path):
             s.id
             for s in base.snippets
             if len(
-                answering.snippet_answer(s, base=base, office=qa.office(), score=None).text.encode()
+                render.snippet_text(s, base=base, office=qa.office()).encode()
             )
             > 2048
         ]

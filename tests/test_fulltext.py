@@ -7,10 +7,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from bot import answering, articles, fulltext, lawbase
+from bot import articles, fulltext, lawbase
 from bot.errors import ContentError
 from bot.extensions import db
 from bot.models import Exchange
+from tests.helpers import ask
 from tests.conftest import (
     REAL_CONTENT,
     REQUIRED_LAWS,
@@ -23,7 +24,6 @@ from tests.conftest import (
 REFERENCE = ROOT.parent / "shared" / "law-reference" / "laws.jsonl"
 # Every national law the base must cover (regulations are not in the full-text package).
 CORE_LAWS = [law for law in REQUIRED_LAWS if not law.endswith(("条例", "规定"))]
-OFFICE = answering.Office("测试镇司法所")
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,7 @@ def test_criminal_law_articles_rewritten_in_2023_are_never_quoted_from_the_2020_
         "第三百九十一条",
         "第三百九十三条",
     }
-    result = answering.answer(
-        "刑法第一百六十六条", base=lawbase.load(REAL_CONTENT), office=OFFICE, full=full
-    )
+    result = ask("刑法第一百六十六条", base=lawbase.load(REAL_CONTENT), full=full)
     assert result.outcome == "no_answer" and "不引用旧条文" in result.text
     assert law.articles["第一百六十六条"].text[:10] not in result.text
 
@@ -104,7 +102,7 @@ def test_every_article_of_the_core_laws_can_be_asked_for_by_number(full, short):
     for label, article in law.articles.items():
         if label in law.withheld:
             continue
-        result = answering.answer(f"{short}{label}", base=base, office=OFFICE, full=full)
+        result = ask(f"{short}{label}", base=base, full=full)
         assert result.outcome in ("answered", "fulltext"), (short, label)
         if result.outcome == "fulltext":
             assert f"“{article.text}”" in result.text
@@ -127,9 +125,7 @@ def test_article_numbers_are_read_however_residents_write_them(full, asked, law,
 
 
 def test_an_article_that_does_not_exist_is_said_not_to(full):
-    result = answering.answer(
-        "劳动法第五百条", base=lawbase.load(REAL_CONTENT), office=OFFICE, full=full
-    )
+    result = ask("劳动法第五百条", base=lawbase.load(REAL_CONTENT), full=full)
     assert "没有第五百条" in result.text and "107" in result.text and "“" not in result.text
 
 

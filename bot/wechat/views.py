@@ -9,8 +9,8 @@ from flask import Response, current_app, request
 from wechatpy.replies import create_reply
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import posts, qa
-from bot.wechat import bp
+from bot import posts
+from bot.wechat import bp, qa
 from bot.wechat.protocol import Inbound, Refused, read, render, verify
 
 log = logging.getLogger(__name__)
@@ -73,25 +73,59 @@ def dispatch(inbound: Inbound) -> str:
 
 def _event(inbound: Inbound) -> str:
     msg, event = inbound.message, (inbound.raw.get("Event") or "").lower()
-    key = _event_key(msg.source, inbound.raw.get("CreateTime", ""), event)
-    if event == "subscribe":  # also a scan of a parametric QR code by a new follower
-        return qa.reply_once(msg_key=key, openid=msg.source, kind="subscribe")
-    if event == "click":
-        click_key = inbound.raw.get("EventKey") or ""
-        return qa.reply_once(msg_key=key, openid=msg.source, kind="click", text=click_key)
-    if event == "unsubscribe":
-        qa.forget_resident(msg.source)
+    event_key = str(inbound.raw.get("EventKey") or "")
+    handler = EVENTS.get(event)
+    if handler is None:
+        log.info("webhook: event %r acknowledged", event)
         return ""
-    if event in ("masssendjobfinish", "publishjobfinish"):
-        posts.record_job_finish(dict(inbound.raw))  # sent, filtered and error counts
-        return ""
-    log.info("webhook: event %r acknowledged", event)
+    key = _event_key(msg.source, inbound.raw.get("CreateTime", ""), event, event_key)
+    return handler(inbound, key, event_key)
+
+
+def _subscribe(inbound: Inbound, key: str, event_key: str) -> str:
+    """A follow, also by scanning a parametric QR code (EventKey "qrscene_<scene>")."""
+    scene = event_key.removeprefix("qrscene_")[:64] or None
+    return qa.reply_once(msg_key=key, openid=inbound.message.source, kind="subscribe", scene=scene)
+
+
+def _scan(inbound: Inbound, key: str, event_key: str) -> str:
+    """A follower scans a parametric QR code (a village's poster): greet, record the scene."""
+    scene = event_key[:64] or None
+    return qa.reply_once(msg_key=key, openid=inbound.message.source, kind="scan", scene=scene)
+
+
+def _click(inbound: Inbound, key: str, event_key: str) -> str:
+    return qa.reply_once(msg_key=key, openid=inbound.message.source, kind="click", text=event_key)
+
+
+def _unsubscribe(inbound: Inbound, key: str, event_key: str) -> str:
+    qa.forget_resident(inbound.message.source)
     return ""
 
 
-def _event_key(openid: str, create_time: str, event: str) -> str:
-    """Events have no MsgId; WeChat dedupes them by sender and CreateTime (W2)."""
-    digest = hashlib.sha256(f"{openid}|{create_time}|{event}".encode()).hexdigest()[:40]
+def _job_finish(inbound: Inbound, key: str, event_key: str) -> str:
+    posts.record_job_finish(dict(inbound.raw))  # sent, filtered and error counts
+    return ""
+
+
+EVENTS = {
+    "subscribe": _subscribe,
+    "scan": _scan,
+    "click": _click,
+    "unsubscribe": _unsubscribe,
+    "masssendjobfinish": _job_finish,
+    "publishjobfinish": _job_finish,
+}
+
+
+def _event_key(openid: str, create_time: str, event: str, event_key: str = "") -> str:
+    """Events have no MsgId: WeChat's retries repeat sender, CreateTime and EventKey (W2).
+
+    EventKey is part of the key, so two different menu clicks within one second are two
+    messages, while a retry of one click is still answered once.
+    """
+    raw = f"{openid}|{create_time}|{event}|{event_key}"
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:40]
     return f"ev:{digest}"
 
 

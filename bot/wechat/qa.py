@@ -1,0 +1,379 @@
+"""Answers each resident message once, and keeps the conversation going.
+
+WeChat re-sends a message it got no reply to within 5 s, so a retry gets the stored reply
+instead of a second answer. The question is claimed (and, without Redis, stored) before it is
+answered, so advisers see it even if answering fails; with the database down it goes to the
+disk spool and the resident is still answered.
+
+A conversation is what residents expect of a person: a greeting gets a greeting, "2" picks
+the second choice, "更多" the rest of a long answer, "那要赔多少钱" within ten minutes stays
+on the topic, "有用/没用" is recorded against the answer it follows, and "人工" says how to
+reach a person now. Message kinds and conversational moves are registered, not if-chained.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import answering, articles, conversations, fulltext, journal, lawbase
+from bot.extensions import db
+from bot.privacy import mask, openid_hash
+from bot.wechat import render
+
+log = logging.getLogger(__name__)
+
+_CHOICE = re.compile(r"^\s*(?:第)?([1-9１-９一二三四五六七八九])\s*(?:个|条|项)?\s*[。.!！]?\s*$")
+_MORE = re.compile(r"^\s*(更多|more|继续|下一页)\s*[。.!！]?\s*$", re.IGNORECASE)
+_CN_DIGITS = "一二三四五六七八九"
+_FULL = str.maketrans("１２３４５６７８９", "123456789")
+_END = r"[\s。.!！~～?？啊呀哈哦噢嘛吧呢的了]*$"
+
+# Short messages that are not questions, each with its reply. Matched on the whole message.
+SMALL_TALK: dict[str, tuple[re.Pattern[str], str]] = {
+    "greeting": (
+        re.compile(
+            r"^\s*(你好|您好|哈喽|哈啰|嗨|hello|hi|在吗|在不在|有人吗|有人在吗|早上好|上午好|"
+            r"中午好|下午好|晚上好|喂)" + _END,
+            re.IGNORECASE,
+        ),
+        render.GREETING,
+    ),
+    "thanks": (
+        re.compile(
+            r"^\s*(谢谢|谢谢你|谢谢您|谢了|多谢|感谢|非常感谢|辛苦了|好的|好|嗯|嗯嗯|知道了|"
+            r"明白了|晓得了|收到|懂了|ok|okay|👍|🙏)" + _END,
+            re.IGNORECASE,
+        ),
+        render.THANKS,
+    ),
+    "who": (
+        re.compile(r"^\s*(你是哪个|你是谁|你是哪位|你是机器人|你是人吗|你是真人吗|你是干啥的|你是做什么的)" + _END),
+        render.WHO_AM_I,
+    ),
+    "human": (
+        re.compile(
+            r"^\s*(人工|转人工|人工服务|人工客服|找人|找真人|真人|我要找人|我要找人工|找律师|"
+            r"有没有人工|能不能找个人)" + _END
+        ),
+        render.HUMAN,
+    ),
+}
+FEEDBACK = {
+    "useful": re.compile(r"^\s*(有用|有帮助|很有用|有用的|管用|说得对|对的|解决了)" + _END),
+    "not_useful": re.compile(
+        r"^\s*(没用|没有用|没帮助|没有帮助|不管用|不对|答错了|说错了|不是这个|不是我问的|答非所问)"
+        + _END
+    ),
+}
+# A follow-up leans on the previous answer: short, and asks about amounts, offices, papers,
+# time, or starts with 那/还有.
+FOLLOW_UP = re.compile(
+    r"^(那|那么|还有|还要|要是|如果|可是|但是)|(多少钱|赔多少|赔好多|好多钱|找哪个|找谁|哪个部门|"
+    r"去哪|哪里办|材料|证据|要带|多久|多长时间|时效|咋个办|怎么办|咋个整|怎么弄|犯法不|违法不)"
+)
+WHICH_OFFICE = re.compile(r"找哪个|找谁|哪个部门|哪个管|去哪|哪里办|找哪里")
+FOLLOW_UP_MAX_CHARS = 16
+
+
+@dataclass
+class Result:
+    outcome: str
+    text: str
+    emergency: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] | None = None  # new conversation state, None to leave it
+
+
+def hash_openid(openid: str) -> str:
+    cfg = current_app.config
+    return openid_hash(openid, str(cfg.get("OPENID_HASH_KEY") or cfg["SECRET_KEY"]))
+
+
+def reply_once(
+    *, msg_key: str, openid: str, kind: str, text: str = "", scene: str | None = None
+) -> str:
+    """Return the reply to one delivery of a message, answering each message at most once."""
+    started = time.perf_counter()
+    who = hash_openid(openid)
+    entry = journal.Entry(msg_key=msg_key, openid_hash=who, kind=kind, question=mask(text))
+    entry.scene = scene
+    claim = journal.claim(entry)
+    if not claim.owner:
+        reply = claim.reply or journal.wait_for_reply(msg_key)
+        if reply is not None:
+            log.info("repeat delivery of %s answered from the stored reply", msg_key)
+            return reply
+        log.warning("repeat delivery of %s found no stored reply; answering it now", msg_key)
+    try:
+        result = respond(kind=kind, text=text, who=who)
+    except Exception:  # last line of defence: WeChat is waiting
+        log.exception("answering failed for message %s", msg_key)  # the key, not the text
+        result = Result("failed", render.FALLBACK.format(office=office()))
+    entry.reply, entry.outcome = result.text, result.outcome
+    entry.emergency, entry.citations = result.emergency, result.citations
+    if result.state is not None:
+        if "answered_key" in result.state:  # "有用/没用" next will mark this exchange
+            result.state["answered_key"] = msg_key
+        conversations.put(who, result.state)
+    entry.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    journal.finish(entry)
+    return result.text
+
+
+# -- message kinds ---------------------------------------------------------------------------
+
+Handler = Callable[[str, str], Result]
+KINDS: dict[str, Handler] = {}
+
+
+def kind(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        KINDS[name] = fn
+        return fn
+
+    return register
+
+
+def respond(*, kind: str, text: str, who: str) -> Result:
+    """Work out the reply to one message; pure apart from conversation state and feedback."""
+    return KINDS[kind](text, who)
+
+
+@kind("subscribe")
+def _subscribe(text: str, who: str) -> Result:
+    return Result("greeting", render.WELCOME.format(office=office()), state={})
+
+
+@kind("scan")
+def _scan(text: str, who: str) -> Result:
+    return Result("greeting", render.GREETING.format(office=office()))
+
+
+@kind("non_text")
+def _non_text(text: str, who: str) -> Result:
+    return Result("non_text", render.NON_TEXT.format(office=office()))
+
+
+@kind("click")
+def _click(key: str, who: str) -> Result:
+    if key == render.MENU_HELP_KEY:
+        return Result("greeting", render.WELCOME.format(office=office()))
+    if key not in render.MENU_TOPICS:
+        return Result("non_text", render.MENU_UNKNOWN)
+    title, topics = render.MENU_TOPICS[key]
+    picks, seen = [], set()
+    for topic in topics:  # one or two per topic, so the menu covers the whole area
+        for s in [s for s in lawbase.current().snippets if topic in s.topics][:2]:
+            if s.id not in seen:
+                seen.add(s.id)
+                picks.append(s)
+    picks = picks[:9]
+    if not picks:
+        return Result("non_text", render.MENU_UNKNOWN)
+    lines = [render.MENU_HEAD.format(topic=title)]
+    lines += [f"{i}. {s.summary}" for i, s in enumerate(picks, start=1)]
+    return Result("choices", "\n".join(lines), state={"choices": [s.id for s in picks], "more": []})
+
+
+@kind("text")
+@kind("voice")
+def _message(text: str, who: str) -> Result:
+    if not text.strip():
+        return Result("non_text", render.EMPTY)
+    for move in MOVES:
+        result = move(text, who)
+        if result is not None:
+            return result
+    return _question(text, who)
+
+
+# -- conversational moves, tried in order before a message is treated as a question --------
+
+
+def _more(text: str, who: str) -> Result | None:
+    if not _MORE.match(text):
+        return None
+    state = conversations.get(who)
+    pages = state.get("more") or []
+    if not pages:
+        return Result("more", render.NO_MORE)
+    first = pages[0] + ("\n" + render.MORE_TAIL if len(pages) > 1 else "")
+    return Result("more", first, state={**state, "more": pages[1:]})
+
+
+def _pick(text: str, who: str) -> Result | None:
+    m = _CHOICE.match(text)
+    if not m:
+        return None
+    digit = m.group(1)
+    number = _CN_DIGITS.index(digit) + 1 if digit in _CN_DIGITS else int(digit.translate(_FULL))
+    state = conversations.get(who)
+    choices = state.get("choices") or []
+    if not choices:
+        return None  # a bare number with nothing offered: answer it as a question
+    if number > len(choices):
+        return Result("choices", render.CHOICE_EXPIRED)
+    ans = _chosen(choices[number - 1])
+    if ans is None:
+        return Result("choices", render.CHOICE_EXPIRED)
+    result = _paged(ans, topic=state.get("topic"))
+    result.state = {**(result.state or {}), "choices": choices}  # other numbers stay valid
+    return result
+
+
+def _chosen(key: str) -> answering.Answer | None:
+    """A snippet id, or "article:<law>|<label>" for a suggested article of the full text."""
+    base = lawbase.current()
+    if key in base.by_id:
+        snippet = base.by_id[key]
+        return answering.Answer("answered", snippet=snippet, citations=[_cited(snippet)])
+    if key.startswith("article:"):
+        law, _, label = key.removeprefix("article:").partition("|")
+        wanted = articles.resolve(law, label, base=base, full=fulltext.current())
+        return answering.article_answer(wanted)
+    return None
+
+
+def _small_talk(text: str, who: str) -> Result | None:
+    for name, (pattern, reply) in SMALL_TALK.items():
+        if pattern.match(text):
+            return Result(name, reply.format(office=office()))
+    return None
+
+
+def _feedback(text: str, who: str) -> Result | None:
+    for value, pattern in FEEDBACK.items():
+        if pattern.match(text):
+            state = conversations.get(who)
+            last = state.get("answered_key")
+            if last:
+                journal.record_feedback(last, value)
+            reply = render.FEEDBACK_THANKS if value == "useful" else render.FEEDBACK_SORRY
+            return Result("feedback", reply.format(office=office()))
+    return None
+
+
+MOVES: list[Callable[[str, str], Result | None]] = [_more, _pick, _feedback, _small_talk]
+
+
+# -- questions ------------------------------------------------------------------------------
+
+
+def _question(text: str, who: str) -> Result:
+    ctx = answering.context()
+    ans = answering.answer(text, ctx)
+    topic = _recent_topic(who)
+    if topic is not None and _leans_on(text, ans):
+        if WHICH_OFFICE.search(text) and topic.get("snippet") in ctx.base.by_id:
+            snippet = ctx.base.by_id[topic["snippet"]]
+            help_ = render.help_text(snippet, base=ctx.base, office=office())
+            reply = render.WHICH_OFFICE.format(help=help_)
+            return Result("follow_up", reply, citations=[_cited(snippet)], state={"topic": topic})
+        joined = answering.answer(f"{topic['question']} {text}", ctx)
+        if joined.outcome in ("answered", "choices"):
+            joined.emergency = ans.emergency or joined.emergency
+            return _paged(joined, topic=topic, question=text)
+    return _paged(ans, question=text)
+
+
+def _leans_on(text: str, ans: answering.Answer) -> bool:
+    """Does this message lean on the previous topic rather than stand on its own?"""
+    if ans.asked is not None or len(text.strip()) > FOLLOW_UP_MAX_CHARS:
+        return False
+    return bool(FOLLOW_UP.search(text)) or ans.outcome not in ("answered",)
+
+
+def _recent_topic(who: str) -> dict[str, Any] | None:
+    topic = conversations.get(who).get("topic")
+    if not topic:
+        return None
+    if time.time() - float(topic.get("at", 0)) > current_app.config["FOLLOW_UP_SECONDS"]:
+        return None
+    return topic
+
+
+def _paged(
+    ans: answering.Answer, *, topic: dict[str, Any] | None = None, question: str | None = None
+) -> Result:
+    text = render.answer_text(ans, base=lawbase.current(), office=office())
+    pages = paginate(text, int(current_app.config["REPLY_MAX_BYTES"]))
+    state: dict[str, Any] = {"choices": _choice_keys(ans), "more": pages[1:]}
+    state["answered_key"] = None  # reply_once fills in this message's key
+    if ans.outcome == "answered" and ans.snippet is not None:
+        # a later "那要赔多少钱" builds on this question (or on the topic it followed)
+        asked = (topic or {}).get("question") or question or ""
+        state["topic"] = {"snippet": ans.snippet.id, "question": asked, "at": time.time()}
+    elif topic is not None:
+        state["topic"] = topic
+    first = pages[0] + ("\n" + render.MORE_TAIL if len(pages) > 1 else "")
+    emergency = ans.emergency.kind if ans.emergency else None
+    return Result(ans.outcome, first, emergency, ans.citations, state)
+
+
+def _choice_keys(ans: answering.Answer) -> list[str]:
+    if ans.suggestions:
+        return [f"article:{s.article.law}|{s.article.label}" for s in ans.suggestions]
+    return ans.choices
+
+
+def _cited(snippet: Any) -> dict[str, Any]:
+    return {"id": snippet.id, "citation": snippet.citation}
+
+
+def paginate(text: str, max_bytes: int) -> list[str]:
+    """Split a reply into pages that fit one WeChat text, at line ends where possible."""
+    budget = max_bytes - len(("\n" + render.MORE_TAIL).encode()) - 8
+    if len(text.encode()) <= max_bytes:
+        return [text]
+    pages, current = [], ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode()) <= budget:
+            current = candidate
+            continue
+        if current:
+            pages.append(current)
+        while len(line.encode()) > budget:  # one very long line: cut by characters
+            cut = len(line.encode()[:budget].decode(errors="ignore"))
+            pages.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current:
+        pages.append(current)
+    return pages
+
+
+def office() -> str:
+    """The township's own justice office, one line, from configuration."""
+    cfg = current_app.config
+    return render.office_line(
+        cfg["JUSTICE_OFFICE_NAME"],
+        cfg.get("JUSTICE_OFFICE_PHONE"),
+        cfg.get("JUSTICE_OFFICE_ADDRESS"),
+        cfg.get("JUSTICE_OFFICE_HOURS"),
+    )
+
+
+def forget_resident(openid: str) -> None:
+    """Unsubscribe: erase what links the Q&A log and state to this resident (WECHAT.md W8).
+
+    The masked questions stay, unlinked, for the advisers and the annual figures. With the
+    database down the erasure is spooled and carried out on replay.
+    """
+    who = hash_openid(openid)
+    conversations.forget(who)
+    try:
+        journal.erase(who)
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.error("database unavailable, erasure spooled: %s", str(exc).splitlines()[0])
+        journal.spool_erasure(who)
