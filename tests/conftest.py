@@ -19,14 +19,15 @@ from sqlalchemy.exc import OperationalError
 
 from bot import create_app
 from bot.extensions import db
-from bot.wechat.simulator import Simulator, new_aes_key
+from bot.wechat.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = Path(__file__).parent / "fixtures" / "content"
 REAL_CONTENT = ROOT / "content"
 TOKEN = "test-token-不重要"
 APP_ID = "wx0123456789abcdef"
-AES_KEY = new_aes_key()
+# Fixed, so that every import of this module (tests.conftest too) signs with the same key.
+AES_KEY = "PufaTestKey0123456789abcdefghijklmnopqrstuv"
 
 # The laws and regulations the base must cover (the annual report, its campaigns, daily life).
 REQUIRED_LAWS = [

@@ -311,6 +311,9 @@ def _paged(
         # a later "那要赔多少钱" builds on this question (or on the topic it followed)
         asked = (topic or {}).get("question") or question or ""
         state["topic"] = {"snippet": ans.snippet.id, "question": asked, "at": time.time()}
+    elif ans.outcome == "choices" and ans.options and not topic:
+        # "那找哪个部门" after a list of choices builds on the question and the first choice
+        state["topic"] = {"snippet": ans.options[0].id, "question": question or "", "at": time.time()}
     elif topic is not None:
         state["topic"] = topic
     first = pages[0] + ("\n" + render.MORE_TAIL if len(pages) > 1 else "")

@@ -110,6 +110,8 @@ def _job_finish(inbound: Inbound, key: str, event_key: str) -> str:
 
 EVENTS = {
     "subscribe": _subscribe,
+    # wechatpy rewrites a follow through a QR code to "subscribe_scan" and strips "qrscene_"
+    "subscribe_scan": _subscribe,
     "scan": _scan,
     "click": _click,
     "unsubscribe": _unsubscribe,
