@@ -44,6 +44,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, pos_weight: f
     return w[:-1], float(w[-1])
 
 
+def gram_table(texts: list[str], y: np.ndarray, *, min_count: int = 2) -> dict[str, float]:
+    """Naive-Bayes log-odds of each character gram seen at least `min_count` times."""
+    from collections import Counter
+
+    pos, neg = Counter(), Counter()
+    for t, label in zip(texts, y, strict=True):
+        (pos if label else neg).update(emergency.grams(t))
+    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
+    table = {}
+    for g in set(pos) | set(neg):
+        if pos[g] + neg[g] >= min_count:
+            ratio = np.log((pos[g] + 0.5) / (n_pos + 1)) - np.log((neg[g] + 0.5) / (n_neg + 1))
+            table[g] = round(float(ratio), 3)
+    return table
+
+
 def embedder() -> semantic.Embedder:
     cache = semantic.Cache(
         os.environ.get("PUFA_EMBEDDING_CACHE", ROOT / "instance" / "embeddings.sqlite3"),
@@ -67,33 +83,51 @@ def calibrate_emergency() -> None:
     ]
     emb = embedder()
     texts = [search.normalise(e["text"]) for e in examples]
-    vectors = emb.passages([e["text"] for e in examples])
+    y = np.array([1.0 if e["emergency"] else 0.0 for e in examples])
+    vectors = emb.queries([e["text"] for e in examples])
     data = {"weights": dict.fromkeys(emergency.FEATURES, 0.0), "bias": 0.0, "threshold": 0.5}
     det = emergency.Detector({**data, "examples": examples}, vectors)
-    qvecs = np.stack([emb.query(t) for t in texts])
-    knn = np.array([det.knn(q, exclude=i) for i, q in enumerate(qvecs)])  # leave one out
-    x = np.array([[emergency.features(t, k)[f] for f in emergency.FEATURES] for t, k in zip(texts, knn)])
-    y = np.array([1.0 if e["emergency"] else 0.0 for e in examples])
+    knn = np.array([det.knn(v, exclude=i) for i, v in enumerate(vectors)])  # leave one out
+    # The character-gram score is stacked: each row scored by a table fitted without its fold.
+    folds = np.arange(len(y)) % 5
+    gram = np.zeros(len(y))
+    for f in range(5):
+        table = gram_table([t for t, k in zip(texts, folds, strict=True) if k != f], y[folds != f])
+        for i in np.where(folds == f)[0]:
+            gram[i] = emergency.gram_score(texts[i], table)
+    x = np.array(
+        [
+            [emergency.features(t, k, g)[f] for f in emergency.FEATURES]
+            for t, k, g in zip(texts, knn, gram, strict=True)
+        ]
+    )
     w, b = fit_logistic(x, y, l2=1.0, pos_weight=3.0)
     p = 1 / (1 + np.exp(-(x @ w + b)))
-    # Two thresholds. Below `threshold` nothing is said; every tune-half emergency is above
-    # it, with some slack. Above `firm` (95% of tune emergencies) the numbers are an alarm;
-    # between the two they are offered: "if anyone is in danger now, call …".
+    # Two thresholds on these out-of-fold probabilities. Below `threshold` nothing is said;
+    # every tune-half emergency is above it, with some slack. Above `firm` (97% of tune
+    # emergencies) the numbers are an alarm; between the two they are offered: "if anyone is
+    # in danger now, call …".
     threshold = float(min(p[y == 1].min() * 0.9, 0.5))
-    firm = float(max(np.quantile(p[y == 1], 0.05), threshold))
-    alarms = float((p[y == 0] >= threshold).mean())
-    firm_alarms = float((p[y == 0] >= firm).mean())
-    print(f"tune: {int(y.sum())} emergencies, {int((1 - y).sum())} non-emergencies")
-    print(f"threshold {threshold:.4f}: recall 1.000, numbers to look-alikes {alarms:.3f}")
-    print(f"firm {firm:.4f}: recall 0.95, alarms to look-alikes {firm_alarms:.3f}")
-    for f, v in zip(emergency.FEATURES, w):
+    firm = float(max(np.quantile(p[y == 1], 0.03), threshold))
+    look = np.array([e["hazard"] != "none" for e in examples]) & (y == 0)
+    ordinary = np.array([e["hazard"] == "none" for e in examples]) & (y == 0)
+    print(
+        f"tune: {int(y.sum())} emergencies, {int(look.sum())} look-alikes, {int(ordinary.sum())} ordinary"
+    )
+    for name, t in (("threshold", threshold), ("firm", firm)):
+        print(
+            f"{name} {t:.4f}: recall {(p[y == 1] >= t).mean():.3f}, numbers to look-alikes "
+            f"{(p[look] >= t).mean():.3f}, to ordinary questions {(p[ordinary] >= t).mean():.3f}"
+        )
+    for f, v in zip(emergency.FEATURES, w, strict=True):
         print(f"  {f:10s} {v:+.3f}")
     out = {
-        "weights": dict(zip(emergency.FEATURES, map(float, w))),
+        "weights": dict(zip(emergency.FEATURES, map(float, w), strict=True)),
         "bias": b,
         "threshold": threshold,
         "firm": firm,
         "knn_default": float(np.median(knn[y == 1])),
+        "grams": gram_table(texts, y),
         "fitted_on": "bench/eval emergencies + non_emergencies, tune half",
         "examples": examples,
     }
@@ -161,8 +195,12 @@ def calibrate_confidence() -> None:
     print(f"  right first {((p >= answer_at) & (y == 1)).sum() / n_legal:.3f},")
     print(f"  wrong {((p >= answer_at) & (y == 0)).sum() / len(y):.3f} of all")
     shown = (offered | (p >= answer_at)) & in_base
-    print(f"choices at {choices_at:.2f}: right article first for {(shown & (y == 1)).sum() / n_legal:.3f}")
-    print(f"  out of scope given a citation: {((offered | (p >= answer_at)) & oos).sum()} of {oos.sum()}")
+    print(
+        f"choices at {choices_at:.2f}: right article first for {(shown & (y == 1)).sum() / n_legal:.3f}"
+    )
+    print(
+        f"  out of scope given a citation: {((offered | (p >= answer_at)) & oos).sum()} of {oos.sum()}"
+    )
     print(f"full-text suggestions at cosine {suggest_at:.3f}")
     if os.environ.get("PUFA_DEBUG_DOMAIN"):
         legalish = ~oos
@@ -170,10 +208,10 @@ def calibrate_confidence() -> None:
             col = x[:, names.index(n)]
             lo = np.quantile(col[legalish], 0.02)
             print(f"  {n:14s} 2%-legal {lo:.3f}  oos above it {(col[oos] >= lo).mean():.2f}")
-    for n, v in zip(names, w):
+    for n, v in zip(names, w, strict=True):
         print(f"  {n:14s} {v:+.3f}")
     out = {
-        "weights": dict(zip(names, map(float, w))),
+        "weights": dict(zip(names, map(float, w), strict=True)),
         "bias": b,
         "answer": answer_at,
         "choices": choices_at,
@@ -187,31 +225,10 @@ def calibrate_confidence() -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-def _debug_emergency() -> None:
-    """Print the hardest tune-half cases (for looking, never for hard-coding)."""
-    det = emergency.Detector.load(embedder())
-    emb = embedder()
-    rows = [(r, True) for r in evalsets.load("emergencies", "tune")]
-    rows += [(r, False) for r in evalsets.load("non_emergencies", "tune")]
-    scored = []
-    for r, label in rows:
-        t = search.normalise(r["text"])
-        q = emb.query(t)
-        scored.append((det.probability(t, det.knn(q)), label, r["text"]))
-    scored.sort()
-    print("lowest emergencies:")
-    for p, label, t in [s for s in scored if s[1]][:15]:
-        print(f"  {p:.3f} {t}")
-    print("highest look-alikes:")
-    for p, label, t in [s for s in scored if not s[1]][-25:]:
-        print(f"  {p:.3f} {t}")
-
-
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "emergency"
     jobs = {
         "emergency": calibrate_emergency,
         "confidence": calibrate_confidence,
-        "debug-emergency": _debug_emergency,
     }
     jobs[what]()

@@ -64,7 +64,9 @@ def pufa(split: str) -> tuple[dict[str, float], list[float]]:
         shown = [(r, ask(r["text"])) for r in legal]
         out["legal questions"] = len(shown)
         out["hit@1"] = _mean(_first(a) in r["articles"] for r, a in shown)
-        out["hit@3"] = _mean(any(c in r["articles"] for c in harness.cited(a)[:3]) for r, a in shown)
+        out["hit@3"] = _mean(
+            any(c in r["articles"] for c in harness.cited(a)[:3]) for r, a in shown
+        )
         out["answered right"] = _mean(
             a.outcome == "answered" and _first(a) in r["articles"] for r, a in shown
         )
@@ -125,9 +127,15 @@ def _peer(legal: list[dict], ranked: list[list[str]], split: str) -> dict[str, f
     outside = evalsets.load("out_of_scope", split)
     return {
         "legal questions": len(legal),
-        "hit@1": _mean(bool(c) and c[0] in r["articles"] for r, c in zip(legal, ranked)),
-        "hit@3": _mean(any(x in r["articles"] for x in c[:3]) for r, c in zip(legal, ranked)),
-        "confidently wrong": _mean(bool(c) and c[0] not in r["articles"] for r, c in zip(legal, ranked)),
+        "hit@1": _mean(
+            bool(c) and c[0] in r["articles"] for r, c in zip(legal, ranked, strict=True)
+        ),
+        "hit@3": _mean(
+            any(x in r["articles"] for x in c[:3]) for r, c in zip(legal, ranked, strict=True)
+        ),
+        "confidently wrong": _mean(
+            bool(c) and c[0] not in r["articles"] for r, c in zip(legal, ranked, strict=True)
+        ),
         "no answer": _mean(not c for c in ranked),
         "out-of-scope messages": len(outside),
     }

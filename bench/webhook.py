@@ -31,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import answering, create_app, fulltext, lawbase, qa  # noqa: E402
+from bot import answering, create_app, lawbase  # noqa: E402
 from bot.extensions import db  # noqa: E402
 from bot.wechat.simulator import Simulator, new_aes_key  # noqa: E402
 
@@ -78,13 +78,13 @@ def bench_in_process(qs: list[str], mode: str, database_url: str) -> None:
     )
     with app.app_context():
         db.create_all()
-        base, office, full = lawbase.current(), qa.office(), fulltext.current()
+        ctx = answering.context()
         for q in qs[:20]:  # warm-up
-            answering.answer(q, base=base, office=office, full=full)
+            answering.answer(q, ctx)
         lat, start = [], time.perf_counter()
         for q in qs:
             t = time.perf_counter()
-            answering.answer(q, base=base, office=office, full=full)
+            answering.answer(q, ctx)
             lat.append(time.perf_counter() - t)
         summary("answering only (in-process)", lat, time.perf_counter() - start)
     sim = Simulator(token="bench-token", app_id=app.config["WECHAT_APP_ID"], aes_key=aes, mode=mode)

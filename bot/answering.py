@@ -158,7 +158,9 @@ def _several(parts: list[str], whole: Answer, ctx: Context) -> Answer:
         firsts = _distinct([a.options[0] for a in answers[1:] if a.options])[:MAX_CHOICES]
         if len(firsts) < 2:
             return whole
-        return Answer("choices", options=firsts, confidence=whole.confidence, citations=whole.citations)
+        return Answer(
+            "choices", options=firsts, confidence=whole.confidence, citations=whole.citations
+        )
     main = max(direct, key=lambda a: a.confidence or 0.0)
     shown = {main.snippet.citation}
     for a in answers:
@@ -177,6 +179,7 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
         return _fallback(text, qvec, ctx, found, None) if fallback else Answer("no_answer")
     feats = features_for(text, ranked, qvec, ctx)
     p = _probability(feats, ranked, ctx)
+    found[0]["confidence"] = round(p, 3)
     conf = ctx.confidence
     answer_at = conf.answer if conf else 0.5
     choices_at = conf.choices if conf else 0.3
@@ -274,7 +277,7 @@ def _logged(s: Snippet, c: search.Candidate) -> dict[str, Any]:
     return {
         "id": s.id,
         "citation": s.citation,
-        "fused": round(c.fused, 4),
+        "score": round(c.fused, 4),  # reciprocal-rank fusion of both rankers
         "cosine": round(c.cosine, 3),
         "bm25": round(c.lexical.score, 3) if c.lexical else None,
         "coverage": round(c.lexical.coverage, 3) if c.lexical else None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -79,9 +79,10 @@ def content_embed(with_fulltext: bool) -> None:
     out = Path(current_app.config["CONTENT_DIR"]) / "embeddings"
     base = lawbase.load(current_app.config["CONTENT_DIR"])
     texts = [t for s in base.snippets for t in lawbase.passages(s)]
-    texts += [e["text"] for e in current_app.extensions["pufa.detector"].examples]
+    examples = [e["text"] for e in current_app.extensions["pufa.detector"].examples]
     embedder.passages(texts)
-    n = semantic.write_npz(out / "snippets.npz", texts, embedder.cache)
+    embedder.queries(examples)
+    n = semantic.write_npz(out / "snippets.npz", texts, embedder.cache, queries=examples)
     click.echo(f"snippets.npz: {n} vectors")
     full = fulltext.current()
     if with_fulltext and full is not None:

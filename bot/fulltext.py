@@ -132,7 +132,7 @@ def _load(db: str) -> FullText:
     finally:
         conn.close()
     counts = {k: len(v) for k, v in full.cleaned.items()}
-    log.info("full text: %d laws from %s; cleaned %s", len(full.laws), full.source, counts)
+    log.debug("full text: %d laws from %s; cleaned %s", len(full.laws), full.source, counts)
     return full
 
 

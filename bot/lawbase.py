@@ -8,6 +8,8 @@ never take the bot down.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -19,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import jieba
 from flask import Flask, current_app
 
 from bot import search
@@ -139,6 +142,7 @@ def load(
     holdout: bool = False,
     full: Any = None,
     embedder: Any = None,
+    cache_dir: str | None = None,
 ) -> LawBase:
     """Read, validate and index every file; raise ContentError listing every problem.
 
@@ -152,7 +156,7 @@ def load(
     if key not in _loaded:
         if len(_loaded) > 8:
             _loaded.clear()
-        base = _load(root, holdout=holdout, embedder=embedder)
+        base = _load(root, holdout=holdout, embedder=embedder, cache_dir=cache_dir)
         if full is not None:
             from bot.fulltext import check_snippets
 
@@ -163,7 +167,9 @@ def load(
     return _loaded[key]
 
 
-def _load(root: Path, *, holdout: bool, embedder: Any = None) -> LawBase:
+def _load(
+    root: Path, *, holdout: bool, embedder: Any = None, cache_dir: str | None = None
+) -> LawBase:
     problems: list[str] = []
     offices = _load_offices(root / "offices.toml", problems)
     snippets: list[Snippet] = []
@@ -180,8 +186,9 @@ def _load(root: Path, *, holdout: bool, embedder: Any = None) -> LawBase:
     if problems:
         raise ContentError(problems)
     lexicon = search.Lexicon.read(root / "lexicon.toml")
-    tokenizer = search.Tokenizer(_custom_words(snippets), lexicon)
-    docs = [_document(s, tokenizer, holdout=holdout) for s in snippets]
+    words = _custom_words(snippets)
+    tokenizer = search.Tokenizer(words, lexicon)
+    docs, cores = _tokenised(snippets, tokenizer, words, holdout=holdout, cache_dir=cache_dir)
     return LawBase(
         snippets=tuple(snippets),
         offices=offices,
@@ -190,14 +197,17 @@ def _load(root: Path, *, holdout: bool, embedder: Any = None) -> LawBase:
         signature=signature(root),
         by_id={s.id: s for s in snippets},
         semantic=_semantic_index(snippets, embedder, holdout=holdout),
-        core_tokens=tuple(frozenset(_core_document(s, tokenizer)) for s in snippets),
+        core_tokens=tuple(frozenset(c) for c in cores),
         positions={s.id: i for i, s in enumerate(snippets)},
     )
 
 
 def _core_document(s: Snippet, tokenizer: search.Tokenizer) -> list[str]:
-    parts = [s.summary, s.explain, s.quote, *s.keywords, *s.topics, s.law.short]
-    return [t for part in parts for t in tokenizer.tokens(part)]
+    return [t for part in _core_parts(s) for t in tokenizer.tokens(part)]
+
+
+def _core_parts(s: Snippet) -> list[str]:
+    return [s.summary, s.explain, s.quote, *s.keywords, *s.topics, s.law.short]
 
 
 def passages(s: Snippet, *, holdout: bool = False) -> list[str]:
@@ -224,10 +234,57 @@ def _semantic_index(
     return search.SemanticIndex(vectors, owners, len(snippets), core)
 
 
+def _tokenised(
+    snippets: list[Snippet],
+    tokenizer: search.Tokenizer,
+    words: set[str],
+    *,
+    holdout: bool,
+    cache_dir: str | None,
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Each snippet's tokens and core tokens; cached on disk by a hash of everything they
+    depend on, since cutting ~7,000 phrasings with jieba takes seconds a worker need not spend.
+    """
+    digest = hashlib.sha256()
+    for part in (
+        jieba.__version__,
+        repr(sorted(words)),
+        repr(sorted(tokenizer.lexicon.dialect.items())),
+        repr(tokenizer.lexicon.words),
+        repr(sorted(search.STOPWORDS)),
+        str(holdout),
+    ):
+        digest.update(part.encode())
+    for s in snippets:
+        digest.update(repr((s.id, _parts(s, holdout=holdout), _core_parts(s))).encode())
+    path = Path(cache_dir, f"tokens-{digest.hexdigest()[:24]}.json") if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return data["docs"], data["cores"]
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("token cache %s unreadable, cutting again: %s", path, exc)
+    docs = [_document(s, tokenizer, holdout=holdout) for s in snippets]
+    cores = [_core_document(s, tokenizer) for s in snippets]
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"docs": docs, "cores": cores}, ensure_ascii=False))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("token cache %s not written: %s", path, exc)
+    return docs, cores
+
+
 def _document(s: Snippet, tokenizer: search.Tokenizer, *, holdout: bool) -> list[str]:
     """What a snippet is found by: residents' phrasings first, then its own words."""
+    return [t for part in _parts(s, holdout=holdout) for t in tokenizer.tokens(part)]
+
+
+def _parts(s: Snippet, *, holdout: bool) -> list[str]:
     questions = s.questions[:-1] if holdout else s.questions
-    parts = [
+    return [
         *questions,
         *s.keywords,
         *s.keywords,
@@ -237,7 +294,6 @@ def _document(s: Snippet, tokenizer: search.Tokenizer, *, holdout: bool) -> list
         s.law.short,
         s.quote,
     ]
-    return [t for part in parts for t in tokenizer.tokens(part)]
 
 
 def _custom_words(snippets: list[Snippet]) -> set[str]:
@@ -404,13 +460,21 @@ def signature(root: Path) -> tuple[Any, ...]:
 class _Holder:
     """The current base of one worker, swapped whole when the files change."""
 
-    def __init__(self, content_dir: str, full: Any = None, embedder: Any = None):
+    def __init__(
+        self, content_dir: str, full: Any = None, embedder: Any = None, cache_dir: str | None = None
+    ):
         self.content_dir, self.full, self.embedder = content_dir, full, embedder
-        self.base = load(content_dir, full=full, embedder=embedder)
+        self.cache_dir = cache_dir
+        self.base = self._read()
         self.checked_at = time.monotonic()
         self.last_error: str | None = None
         self.failed_signature: tuple[Any, ...] | None = None
         self.lock = threading.Lock()
+
+    def _read(self) -> LawBase:
+        return load(
+            self.content_dir, full=self.full, embedder=self.embedder, cache_dir=self.cache_dir
+        )
 
     def current(self) -> LawBase:
         if time.monotonic() - self.checked_at < RELOAD_CHECK_SECONDS:
@@ -424,7 +488,7 @@ class _Holder:
 
     def _reload(self, sig: tuple[Any, ...]) -> None:
         try:
-            self.base = load(self.content_dir, full=self.full, embedder=self.embedder)
+            self.base = self._read()
         except ContentError as exc:
             self.failed_signature, self.last_error = sig, str(exc)
             log.error("content reload failed; the last good base stays in service:\n%s", exc)
@@ -440,7 +504,8 @@ def init_app(app: Flask) -> None:
     """
     full = app.extensions.get("pufa.fulltext")
     embedder = app.extensions.get("pufa.embedder")
-    app.extensions["pufa.lawbase"] = _Holder(app.config["CONTENT_DIR"], full, embedder)
+    cache_dir = os.path.dirname(app.config["EMBEDDING_CACHE"]) or None
+    app.extensions["pufa.lawbase"] = _Holder(app.config["CONTENT_DIR"], full, embedder, cache_dir)
 
 
 def current() -> LawBase:

@@ -61,6 +61,13 @@ class Engine:
         with self._call:
             return np.asarray(self._model.query(text[:PASSAGE_MAX_CHARS]), dtype=np.float32)
 
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        with self._call:
+            out = self._model.query([t[:PASSAGE_MAX_CHARS] for t in texts])
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
+
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
@@ -128,13 +135,19 @@ class Cache:
 
 
 def embed_passages(
-    texts: Sequence[str], *, engine: Engine | None, cache: Cache, batch: int = 64
+    texts: Sequence[str],
+    *,
+    engine: Engine | None,
+    cache: Cache,
+    batch: int = 64,
+    query: bool = False,
 ) -> np.ndarray | None:
     """Vectors for `texts` (rows L2-normalised), embedding only what no cache holds.
 
+    `query` embeds them as questions ("query: " prefix), to compare questions with questions.
     Returns None when some texts are not cached and there is no engine to embed them.
     """
-    keys = [text_key(t) for t in texts]
+    keys = [text_key(t, query=query) for t in texts]
     found = cache.get_many(list(dict.fromkeys(keys)))
     todo = [i for i, k in enumerate(keys) if k not in found]
     todo_texts = list(dict.fromkeys(texts[i] for i in todo))
@@ -144,8 +157,8 @@ def embed_passages(
         log.info("embedding %d new texts (%d cached)", len(todo_texts), len(found))
         for start in range(0, len(todo_texts), batch):
             chunk = todo_texts[start : start + batch]
-            vecs = engine.passages(chunk)
-            new = {text_key(t): v for t, v in zip(chunk, vecs, strict=True)}
+            vecs = engine.queries(chunk) if query else engine.passages(chunk)
+            new = {text_key(t, query=query): v for t, v in zip(chunk, vecs, strict=True)}
             cache.put_many(new)
             found.update(new)
     out = np.stack([found[k] for k in keys]) if keys else np.zeros((0, DIM), np.float32)
@@ -157,9 +170,10 @@ def normalise_rows(m: np.ndarray) -> np.ndarray:
     return (m / np.maximum(norms, 1e-9)).astype(np.float32)
 
 
-def write_npz(path: Path, texts: Iterable[str], cache: Cache) -> int:
+def write_npz(path: Path, texts: Iterable[str], cache: Cache, queries: Iterable[str] = ()) -> int:
     """Ship the vectors of `texts` in one compact file (float16), for fast clean starts."""
-    keys = list(dict.fromkeys(text_key(t) for t in texts))
+    keys = [text_key(t) for t in texts] + [text_key(t, query=True) for t in queries]
+    keys = list(dict.fromkeys(keys))
     found = cache.get_many(keys)
     keys = [k for k in keys if k in found]
     vecs = np.stack([found[k] for k in keys]).astype(np.float16) if keys else np.zeros((0, DIM))
@@ -189,6 +203,10 @@ class Embedder:
 
     def passages(self, texts: Sequence[str]) -> np.ndarray | None:
         return embed_passages(texts, engine=self.engine, cache=self.cache)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Many questions' vectors, cached (labelled examples compared with a new question)."""
+        return embed_passages(texts, engine=self.engine, cache=self.cache, query=True)
 
     def query(self, text: str) -> np.ndarray | None:
         """The question's vector, L2-normalised; None if the engine is unavailable."""

@@ -91,6 +91,9 @@ def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
         "JUSTICE_OFFICE_NAME": "测试镇司法所",
         "JUSTICE_OFFICE_PHONE": "0871-00000000",
         "REDIS_URL": None,
+        # The tiny fixture base is matched by words alone (the calibrated confidence belongs
+        # to the real base); the real base gets the real models.
+        "EMBEDDINGS": Path(content) == REAL_CONTENT,
     }
     config.update(overrides)
     app = create_app(config)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot import lawbase
-from bot.wechat import qa, render
 from bot.errors import ContentError
+from bot.wechat import qa, render
 from tests.conftest import (
     FIXTURE_CONTENT,
     REAL_CONTENT,
@@ -135,10 +135,7 @@ def test_every_answer_fits_one_wechat_reply(tmp_path):
         too_long = [
             s.id
             for s in base.snippets
-            if len(
-                render.snippet_text(s, base=base, office=qa.office()).encode()
-            )
-            > 2048
+            if len(render.snippet_text(s, base=base, office=qa.office()).encode()) > 2048
         ]
     assert too_long == []
 

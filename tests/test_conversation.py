@@ -58,7 +58,9 @@ def test_a_question_beyond_the_base_gets_possibly_related_articles(
 ):
     if real_app.extensions.get("pufa.article_index") is None:
         pytest.skip("no full-text vectors shipped in content/embeddings")
-    reply = wechat.ask(client, "我在路上捡到一个钱包，失主找上门来要我还，我能要点报酬不", openid=resident)
+    reply = wechat.ask(
+        client, "我在路上捡到一个钱包，失主找上门来要我还，我能要点报酬不", openid=resident
+    )
     assert "尚未经法律顾问解释" in reply and "12348" in reply
     assert "1. 《" in reply
     picked = wechat.ask(client, "1", openid=resident)
@@ -77,15 +79,15 @@ def test_a_follow_up_keeps_the_topic(client, wechat, resident):
 
 def test_several_questions_in_one_message(client, wechat, resident):
     reply = wechat.ask(
-        client, "老板拖欠了三个月工资不给咋个办？还有离婚了娃儿的抚养费男方该给好多", openid=resident
+        client,
+        "老板拖欠了三个月工资不给咋个办？还有离婚了娃儿的抚养费男方该给好多",
+        openid=resident,
     )
     assert "您还问到" in reply or "请回复数字查看" in reply
     assert "抚养" in reply or "1085" in reply or "一千零八十五" in reply
 
 
-def test_feedback_after_an_answer_is_stored_against_that_answer(
-    real_app, client, wechat, resident
-):
+def test_feedback_after_an_answer_is_stored_against_that_answer(real_app, client, wechat, resident):
     wechat.ask(client, "村里修路占了我家的承包地，补偿款一分没给", openid=resident)
     reply = wechat.ask(client, "没用", openid=resident)
     assert "抱歉没帮上忙" in reply and "12348" in reply
@@ -108,7 +110,9 @@ def test_asking_for_a_person_says_how_to_reach_one_now(client, wechat, resident)
 
 
 def test_a_qr_code_subscribe_is_welcomed_and_its_scene_recorded(real_app, client, wechat, resident):
-    xml = wechat.event("subscribe", key="qrscene_village-03", create_time=1764000000, openid=resident)
+    xml = wechat.event(
+        "subscribe", key="qrscene_village-03", create_time=1764000000, openid=resident
+    )
     response = client.post(**wechat.post_kwargs(xml))
     assert "欢迎关注" in wechat.reply_text(response.get_data())
     with real_app.app_context():

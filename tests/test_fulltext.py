@@ -11,7 +11,6 @@ from bot import articles, fulltext, lawbase
 from bot.errors import ContentError
 from bot.extensions import db
 from bot.models import Exchange
-from tests.helpers import ask
 from tests.conftest import (
     REAL_CONTENT,
     REQUIRED_LAWS,
@@ -20,6 +19,7 @@ from tests.conftest import (
     edit_content,
     make_app,
 )
+from tests.helpers import ask
 
 REFERENCE = ROOT.parent / "shared" / "law-reference" / "laws.jsonl"
 # Every national law the base must cover (regulations are not in the full-text package).

@@ -55,7 +55,10 @@ SMALL_TALK: dict[str, tuple[re.Pattern[str], str]] = {
         render.THANKS,
     ),
     "who": (
-        re.compile(r"^\s*(你是哪个|你是谁|你是哪位|你是机器人|你是人吗|你是真人吗|你是干啥的|你是做什么的)" + _END),
+        re.compile(
+            r"^\s*(你是哪个|你是谁|你是哪位|你是机器人|你是人吗|你是真人吗|你是干啥的|你是做什么的)"
+            + _END
+        ),
         render.WHO_AM_I,
     ),
     "human": (
@@ -183,8 +186,14 @@ def _click(key: str, who: str) -> Result:
     return Result("choices", "\n".join(lines), state={"choices": [s.id for s in picks], "more": []})
 
 
-@kind("text")
 @kind("voice")
+def _voice(text: str, who: str) -> Result:
+    if not text.strip():  # WeChat sent no recognition (or recognition is switched off)
+        return Result("non_text", render.VOICE_UNRECOGNISED)
+    return _message(text, who)
+
+
+@kind("text")
 def _message(text: str, who: str) -> Result:
     if not text.strip():
         return Result("non_text", render.EMPTY)
@@ -313,7 +322,11 @@ def _paged(
         state["topic"] = {"snippet": ans.snippet.id, "question": asked, "at": time.time()}
     elif ans.outcome == "choices" and ans.options and not topic:
         # "那找哪个部门" after a list of choices builds on the question and the first choice
-        state["topic"] = {"snippet": ans.options[0].id, "question": question or "", "at": time.time()}
+        state["topic"] = {
+            "snippet": ans.options[0].id,
+            "question": question or "",
+            "at": time.time(),
+        }
     elif topic is not None:
         state["topic"] = topic
     first = pages[0] + ("\n" + render.MORE_TAIL if len(pages) > 1 else "")

@@ -179,7 +179,9 @@ def _body(ans: Answer, *, base: LawBase, office: str) -> str:
         text = snippet_text(ans.snippet, base=base, office=office)
         if ans.others:
             lines = [OTHERS_HEAD]
-            lines += [f"{n}. {s.summary}（{s.law.short}{s.article}）" for n, s in enumerate(ans.others, 1)]
+            lines += [
+                f"{n}. {s.summary}（{s.law.short}{s.article}）" for n, s in enumerate(ans.others, 1)
+            ]
             text += "\n\n" + "\n".join(lines)
         return text
     if ans.outcome == "choices":
