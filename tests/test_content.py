@@ -225,3 +225,20 @@ def test_every_snippet_carries_its_review_status():
     for s in lawbase.load(REAL_CONTENT).snippets:
         assert s.review["status"] in ("quote-verified", "adviser-reviewed") and s.review["by"], s.id
         assert len(s.questions) >= 3, s.id
+
+
+def test_every_snippet_is_found_by_ten_or_more_of_residents_phrasings():
+    """Residents word one question many ways: short, dialect, voice-typed, long stories."""
+    base = lawbase.load(REAL_CONTENT)
+    thin = [s.id for s in base.snippets if len(set(s.questions)) < 10]
+    assert thin == []
+    stories = [s.id for s in base.snippets if not any(len(q) >= 50 for q in s.questions)]
+    assert len(stories) <= len(base.snippets) // 20  # nearly all have a long rambling one
+
+
+def test_a_broken_lexicon_is_reported_and_never_goes_live(tmp_path):
+    content = copy_content(tmp_path)
+    (content / "lexicon.toml").write_text('[dialect]\n"遭打" = \n', encoding="utf-8")
+    with pytest.raises(ContentError) as exc:
+        lawbase.load(content)
+    assert "lexicon.toml" in str(exc.value)

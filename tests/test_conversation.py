@@ -77,6 +77,13 @@ def test_a_follow_up_keeps_the_topic(client, wechat, resident):
     assert "还没有可靠的答案" not in papers
 
 
+def test_a_new_question_after_an_answer_is_answered_on_its_own(client, wechat, resident):
+    wechat.ask(client, "老板拖欠了我两个月工钱不给", openid=resident)
+    reply = wechat.ask(client, "那离婚了娃儿跟哪个", openid=resident)
+    first_citation = reply[reply.index("《") :].split("》")[0] if "《" in reply else ""
+    assert "民法典" in reply and "劳动法" not in first_citation
+
+
 def test_several_questions_in_one_message(client, wechat, resident):
     reply = wechat.ask(
         client,

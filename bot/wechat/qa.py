@@ -80,7 +80,7 @@ FEEDBACK = {
 # time, or starts with 那/还有.
 FOLLOW_UP = re.compile(
     r"^(那|那么|还有|还要|要是|如果|可是|但是)|(多少钱|赔多少|赔好多|好多钱|找哪个|找谁|哪个部门|"
-    r"去哪|哪里办|材料|证据|要带|多久|多长时间|时效|咋个办|怎么办|咋个整|怎么弄|犯法不|违法不)"
+    r"去哪|哪里办|材料|证据|要带|多久|多长时间|时效|犯法不|违法不|判几年|罚好多|罚多少)"
 )
 WHICH_OFFICE = re.compile(r"找哪个|找谁|哪个部门|哪个管|去哪|哪里办|找哪里")
 FOLLOW_UP_MAX_CHARS = 16
@@ -288,16 +288,22 @@ def _question(text: str, who: str) -> Result:
             return Result("follow_up", reply, citations=[_cited(snippet)], state={"topic": topic})
         joined = answering.answer(f"{topic['question']} {text}", ctx)
         if joined.outcome in ("answered", "choices"):
-            joined.emergency = ans.emergency or joined.emergency
+            joined.emergency = ans.emergency  # this message's danger, not the topic's words
             return _paged(joined, topic=topic, question=text)
     return _paged(ans, question=text)
 
 
 def _leans_on(text: str, ans: answering.Answer) -> bool:
-    """Does this message lean on the previous topic rather than stand on its own?"""
-    if ans.asked is not None or len(text.strip()) > FOLLOW_UP_MAX_CHARS:
+    """Does this message lean on the previous topic rather than stand on its own?
+
+    Only a short message that has no clear answer of its own: "那找哪个部门", "要带哪样材料".
+    "那离婚了娃儿归哪个" is answered by itself, whatever came before.
+    """
+    if ans.asked is not None or ans.outcome == "answered":
         return False
-    return bool(FOLLOW_UP.search(text)) or ans.outcome not in ("answered",)
+    if len(text.strip()) > FOLLOW_UP_MAX_CHARS:
+        return False
+    return bool(FOLLOW_UP.search(text)) or ans.outcome in ("no_answer", "suggestions")
 
 
 def _recent_topic(who: str) -> dict[str, Any] | None:
