@@ -26,6 +26,7 @@ Figures:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
@@ -64,6 +65,10 @@ def pufa(split: str) -> tuple[dict[str, float], list[float]]:
         shown = [(r, ask(r["text"])) for r in legal]
         out["legal questions"] = len(shown)
         CURVE.extend(_curve_points(shown, ctx))
+        for r, a in shown:
+            if _first(a) not in r["articles"]:
+                kind = "wrong answer" if a.outcome == "answered" else f"legal: {a.outcome}"
+                FAILURES.append({"kind": kind, "text": r["text"], "shown": harness.cited(a)[:3]})
         out["hit@1"] = _mean(_first(a) in r["articles"] for r, a in shown)
         out["hit@3"] = _mean(
             any(c in r["articles"] for c in harness.cited(a)[:3]) for r, a in shown
@@ -84,12 +89,28 @@ def pufa(split: str) -> tuple[dict[str, float], list[float]]:
         out["beyond the base: wrong snippet answered"] = _mean(
             a.outcome == "answered" for _, a in beyond_shown
         )
-        out["out-of-scope citations"] = sum(bool(harness.cited(ask(r["text"]))) for r in outside)
+        cited_outside = [(r, harness.cited(ask(r["text"]))) for r in outside]
+        out["out-of-scope citations"] = sum(bool(c) for _, c in cited_outside)
+        FAILURES.extend(
+            {"kind": "out of scope cited", "text": r["text"], "shown": c[:3]}
+            for r, c in cited_outside
+            if c
+        )
         out["out-of-scope messages"] = len(outside)
         found = [ask(r["text"]).emergency for r in alarms]
+        FAILURES.extend(
+            {"kind": "missed emergency", "text": r["text"], "hazard": r["hazard"]}
+            for r, e in zip(alarms, found, strict=True)
+            if e is None
+        )
         out["emergency recall"] = _mean(e is not None for e in found)
         out["emergency recall (firm alarm)"] = _mean(e is not None and e.firm for e in found)
         calm = [ask(r["text"]).emergency for r in lookalikes]
+        FAILURES.extend(
+            {"kind": "false alarm (firm)", "text": r["text"], "hazard": e.kind}
+            for r, e in zip(lookalikes, calm, strict=True)
+            if e is not None and e.firm
+        )
         out["false alarms (look-alikes)"] = _mean(e is not None for e in calm)
         out["false alarms (look-alikes, firm)"] = _mean(e is not None and e.firm for e in calm)
         ordinary = [ask(r["text"]).emergency for r in legal + outside]
@@ -98,6 +119,7 @@ def pufa(split: str) -> tuple[dict[str, float], list[float]]:
 
 
 CURVE: list[tuple[float, bool]] = []  # (confidence, top snippet right) per legal question
+FAILURES: list[dict] = []  # what went wrong, by kind (printed with --failures)
 
 
 def _curve_points(shown, ctx) -> list[tuple[float, bool]]:
@@ -187,6 +209,7 @@ def main() -> None:
     parser.add_argument("--split", default="heldout", choices=["heldout", "tune"])
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--curve", action="store_true", help="precision-recall of direct answers")
+    parser.add_argument("--failures", action="store_true", help="print every failure, by kind")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     results, times = pufa(args.split)
@@ -206,6 +229,10 @@ def main() -> None:
         print(f"| {row} | " + " | ".join(cells) + " |")
     if args.curve:
         print_curve(CURVE, answering.Confidence.load().answer)
+    if args.failures:
+        print()
+        for f in sorted(FAILURES, key=lambda f: f["kind"]):
+            print(json.dumps(f, ensure_ascii=False))
 
 
 def _cell(v) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import current_app
 
-from bot import articles, emergency, fulltext, lawbase, search, semantic
+from bot import articles, domain, emergency, fulltext, lawbase, search, semantic
 from bot.fulltext import Article, FullText
 from bot.lawbase import LawBase, Snippet
 
@@ -76,10 +76,8 @@ class Confidence:
     weights: dict[str, float]
     bias: float
     answer: float  # at or above: answer directly
-    choices: float  # at or above, and looking like a question the base covers: choices
+    choices: float  # at or above: offer numbered choices
     suggest: float  # full-text suggestions need a cosine at least this high
-    min_cosine: float = 0.0  # "looks like a question the base covers": its best snippet
-    min_bm25: float = 0.0  # text this close, and its words matching this well
 
     @classmethod
     def load(cls, path: Path = CONFIDENCE) -> Confidence:
@@ -90,12 +88,7 @@ class Confidence:
             data["answer"],
             data["choices"],
             data["suggest"],
-            data.get("min_cosine", 0.0),
-            data.get("min_bm25", 0.0),
         )
-
-    def covered(self, feats: dict[str, float]) -> bool:
-        return feats["cosine"] >= self.min_cosine and feats["bm25"] >= self.min_bm25
 
     def probability(self, feats: dict[str, float]) -> float:
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items())
@@ -112,6 +105,7 @@ class Context:
     detector: emergency.Detector | None = None
     confidence: Confidence | None = None
     articles_index: Any = None  # fulltext.ArticleIndex, or None
+    domain: domain.Gate | None = None  # None: every message may be a legal question
 
 
 def context() -> Context:
@@ -123,6 +117,7 @@ def context() -> Context:
         detector=ext.get("pufa.detector"),
         confidence=ext.get("pufa.confidence"),
         articles_index=ext.get("pufa.article_index"),
+        domain=ext.get("pufa.domain"),
     )
 
 
@@ -140,6 +135,9 @@ def _answer_law(text: str, plain: str, qvec: Any, ctx: Context) -> Answer:
     wanted = articles.asked(text, base=ctx.base, full=ctx.full)
     if wanted is not None:
         return article_answer(wanted)
+    if ctx.domain is not None and not ctx.domain.legal(qvec):
+        # farming, prices, health, chit-chat: nothing to cite, whatever the words matched
+        return Answer("no_answer", citations=[{"domain": round(ctx.domain.score(qvec), 3)}])
     whole = _rank_one(text, qvec, ctx)
     parts = questions_in(text)
     if len(parts) < 2:
@@ -186,7 +184,7 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
     top = ranked[0][0]
     if p >= answer_at:
         return Answer("answered", snippet=top, confidence=p, citations=found)
-    if p >= choices_at and (conf is None or conf.covered(feats)):
+    if p >= choices_at:
         options = _distinct([s for s, _ in ranked])[:MAX_CHOICES]
         if len(options) > 1:
             return Answer("choices", options=options, confidence=p, citations=found)
@@ -305,6 +303,7 @@ def init_app(app) -> None:
     if embedder is not None and embedder.engine is not None and CONFIDENCE.exists():
         conf = Confidence.load()
     app.extensions["pufa.confidence"] = conf
+    app.extensions["pufa.domain"] = domain.Gate.load(embedder)
     app.extensions["pufa.article_index"] = (
         fulltext.ArticleIndex.build(app.extensions.get("pufa.fulltext"), embedder)
         if embedder is not None

