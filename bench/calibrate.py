@@ -137,26 +137,35 @@ def calibrate_emergency() -> None:
 
 
 def calibrate_domain() -> None:
-    """The legal-question gate: labelled neighbours, threshold passing 98% of legal (tune)."""
-    from bot import domain
+    """The legal-question gate: its threshold passes 98% of the tune half's legal questions."""
+    from bot import domain, lawbase
 
     legal = evalsets.load("legal", "tune") + evalsets.load("fulltext", "tune")
     other = evalsets.load("out_of_scope", "tune")
-    examples = [{"text": r["text"], "legal": True} for r in legal]
-    examples += [{"text": r["text"], "legal": False} for r in other]
+    examples = [{"text": r["text"]} for r in other]
     emb = embedder()
-    vectors = emb.queries([e["text"] for e in examples])
-    gate = domain.Gate({"examples": examples, "k": 5}, vectors)
-    scores = np.array([gate.score(v, exclude=i) for i, v in enumerate(vectors)])  # leave one out
-    is_legal = np.array([e["legal"] for e in examples])
-    threshold = float(np.quantile(scores[is_legal], 0.02))
-    print(f"tune: {is_legal.sum()} legal questions, {(~is_legal).sum()} other messages")
-    print(f"threshold {threshold:.3f}: legal pass {(scores[is_legal] >= threshold).mean():.3f}, ")
-    print(f"  other messages pass {(scores[~is_legal] >= threshold).mean():.3f}")
+    base = lawbase.load(ROOT / "content", embedder=emb)
+    phrasings = base.semantic.questions
+    gate = domain.Gate({"examples": examples, "k": 3}, emb.queries([e["text"] for e in examples]))
+    legal_scores = np.array(
+        [gate.score(v, phrasings) for v in emb.queries([r["text"] for r in legal])]
+    )
+    other_scores = np.array(
+        [gate.score(v, phrasings, exclude=i) for i, v in enumerate(gate.others)]
+    )
+    for q in (0.005, 0.01, 0.02, 0.03):
+        t = float(np.quantile(legal_scores, q))
+        print(
+            f"  passing {1 - q:.1%} of legal questions lets {(other_scores >= t).mean():.3f} others by"
+        )
+    threshold = float(np.quantile(legal_scores, 0.02))
+    print(f"tune: {len(legal)} legal questions, {len(other)} other messages")
+    print(f"threshold {threshold:.3f}: legal pass {(legal_scores >= threshold).mean():.3f}, ")
+    print(f"  other messages pass {(other_scores >= threshold).mean():.3f} (leave one out)")
     out = {
         "threshold": threshold,
-        "k": 5,
-        "fitted_on": "bench/eval legal + fulltext (legal) and out_of_scope (other), tune half",
+        "k": 3,
+        "fitted_on": "the law base's phrasings (legal) and bench/eval out_of_scope, tune half",
         "examples": examples,
     }
     path = ROOT / "bot" / "data" / "domain.json"
@@ -184,7 +193,7 @@ def calibrate_confidence() -> None:
             right = in_base and ranked[0][0].citation in r["articles"]
             top3 = in_base and any(s.citation in r["articles"] for s, _ in ranked[:3])
             sugg = None
-            legal = ctx.domain is None or ctx.domain.legal(qvec)
+            legal = ctx.domain is None or ctx.domain.legal(qvec, ctx.base.semantic.questions)
             if ctx.articles_index is not None:
                 hits = ctx.articles_index.search(r["text"], qvec, tokenizer=ctx.base.tokenizer, k=1)
                 cited = f"《{hits[0].article.law}》{hits[0].article.label}" if hits else ""

@@ -135,9 +135,10 @@ def _answer_law(text: str, plain: str, qvec: Any, ctx: Context) -> Answer:
     wanted = articles.asked(text, base=ctx.base, full=ctx.full)
     if wanted is not None:
         return article_answer(wanted)
-    if ctx.domain is not None and not ctx.domain.legal(qvec):
+    legal = ctx.base.semantic.questions if ctx.base.semantic is not None else None
+    if ctx.domain is not None and not ctx.domain.legal(qvec, legal):
         # farming, prices, health, chit-chat: nothing to cite, whatever the words matched
-        return Answer("no_answer", citations=[{"domain": round(ctx.domain.score(qvec), 3)}])
+        return Answer("no_answer", citations=[{"domain": ctx.domain.score(qvec, legal)}])
     whole = _rank_one(text, qvec, ctx)
     parts = questions_in(text)
     if len(parts) < 2:
@@ -184,7 +185,8 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
     top = ranked[0][0]
     if p >= answer_at:
         return Answer("answered", snippet=top, confidence=p, citations=found)
-    if p >= choices_at:
+    nearer_snippets = fallback and ctx.articles_index is not None and qvec is not None
+    if p >= choices_at or (nearer_snippets and not _article_nearer(text, qvec, feats, ctx)):
         options = _distinct([s for s, _ in ranked])[:MAX_CHOICES]
         if len(options) > 1:
             return Answer("choices", options=options, confidence=p, citations=found)
@@ -192,6 +194,14 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
     if not fallback:
         return Answer("no_answer", confidence=p)
     return _fallback(text, qvec, ctx, found, p)
+
+
+def _article_nearer(text: str, qvec: Any, feats: dict[str, float], ctx: Context) -> bool:
+    """Below every threshold: is an article of the full text nearer the question than any
+    snippet's own words (its summary or quote, written as formally as an article)? If not,
+    the snippets' choices serve the resident better than articles."""
+    hits = ctx.articles_index.search(text, qvec, tokenizer=ctx.base.tokenizer, k=1)
+    return bool(hits) and hits[0].score >= feats["core_cosine"]
 
 
 def _fallback(text: str, qvec: Any, ctx: Context, found: list, p: float | None) -> Answer:

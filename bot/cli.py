@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from bot import answering, fulltext, journal, lawbase, semantic
+from bot import answering, fulltext, journal, lawbase, search, semantic
 from bot.errors import ContentError
 
 content = AppGroup("content", help="Check and inspect the law-snippet base.")
@@ -82,6 +82,7 @@ def content_embed(with_fulltext: bool) -> None:
     examples = [e["text"] for e in current_app.extensions["pufa.detector"].examples]
     gate = current_app.extensions.get("pufa.domain")
     examples += [e["text"] for e in gate.examples] if gate is not None else []
+    examples += [search.normalise(q) for s in base.snippets for q in s.questions]
     embedder.passages(texts)
     embedder.queries(examples)
     n = semantic.write_npz(out / "snippets.npz", texts, embedder.cache, queries=examples)

@@ -2,11 +2,12 @@
 
 "核桃树不挂果咋个整" can match a resident's story about a neighbour's walnut tree word for
 word, so rank agreement alone cannot tell a farming question from a legal one. This gate
-compares the question with labelled examples from the tune half of bench/eval: residents'
-legal questions on one side, everything else residents send (farming, prices, health,
-chit-chat) on the other. Its score is the mean cosine to the k nearest legal examples minus
-that to the k nearest others; `bench/calibrate.py domain` fits the threshold so that 98% of
-the tune half's legal questions pass.
+compares the question, by meaning, with two crowds: the residents' phrasings of every
+snippet in the law base (legal questions, however worded) and labelled messages that are not
+legal questions (farming, prices, health, chit-chat: the tune half of
+bench/eval/out_of_scope*). Its score is the mean cosine to the k nearest phrasings minus that
+to the k nearest other messages; `bench/calibrate.py domain` sets the threshold so that 98%
+of the tune half's legal questions pass.
 
 Without the embedding model the gate is open: the lexical rules then decide alone.
 """
@@ -26,33 +27,33 @@ DATA = Path(__file__).with_name("data") / "domain.json"
 
 
 class Gate:
-    def __init__(self, data: dict[str, Any], vectors: np.ndarray | None):
-        self.examples = data.get("examples", [])
-        self.labels = np.array([bool(e["legal"]) for e in self.examples], dtype=bool)
+    def __init__(self, data: dict[str, Any], others: np.ndarray | None):
+        self.examples = data.get("examples", [])  # messages that are not legal questions
         self.threshold = float(data.get("threshold", -1.0))
-        self.k = int(data.get("k", 5))
-        self.vectors = vectors
+        self.k = int(data.get("k", 3))
+        self.others = others
 
     @classmethod
     def load(cls, embedder: Any, path: Path = DATA) -> Gate | None:
         if embedder is None or embedder.engine is None or not path.exists():
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
-        vectors = embedder.queries([e["text"] for e in data.get("examples", [])])
-        return cls(data, vectors)
+        return cls(data, embedder.queries([e["text"] for e in data.get("examples", [])]))
 
-    def score(self, qvec: np.ndarray | None, *, exclude: int | None = None) -> float | None:
-        """How much nearer the legal questions than the others; None without a vector."""
-        if qvec is None or self.vectors is None or not self.labels.any():
+    def score(
+        self, qvec: np.ndarray | None, legal: np.ndarray | None, *, exclude: int | None = None
+    ) -> float | None:
+        """How much nearer residents' legal phrasings than other messages; None if unknown."""
+        if qvec is None or legal is None or self.others is None or not len(self.others):
             return None
-        sims = self.vectors @ qvec
+        near_legal = np.sort(legal @ qvec)[::-1][: self.k]
+        sims = self.others @ qvec
         if exclude is not None:
             sims = sims.copy()
             sims[exclude] = -2.0
-        legal = np.sort(sims[self.labels])[::-1][: self.k]
-        other = np.sort(sims[~self.labels])[::-1][: self.k]
-        return float(legal.mean() - other.mean()) * 10.0
+        near_other = np.sort(sims)[::-1][: self.k]
+        return float(near_legal.mean() - near_other.mean()) * 10.0
 
-    def legal(self, qvec: np.ndarray | None) -> bool:
-        s = self.score(qvec)
+    def legal(self, qvec: np.ndarray | None, legal: np.ndarray | None) -> bool:
+        s = self.score(qvec, legal)
         return True if s is None else s >= self.threshold

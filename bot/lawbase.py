@@ -228,10 +228,11 @@ def _semantic_index(
         owners += [i] * len(mine)
         core += [False] * (len(mine) - 2) + [True, True]  # the summary and the quote
     vectors = embedder.passages(texts)
-    if vectors is None:
+    questions = embedder.queries([search.normalise(q) for s in snippets for q in s.questions])
+    if vectors is None or questions is None:
         log.warning("snippet embeddings unavailable: answering by words only")
         return None
-    return search.SemanticIndex(vectors, owners, len(snippets), core)
+    return search.SemanticIndex(vectors, owners, len(snippets), core, questions)
 
 
 def _tokenised(

@@ -170,6 +170,7 @@ class SemanticIndex:
         owners: Sequence[int],
         n_docs: int,
         core: Sequence[bool] | None = None,
+        questions: np.ndarray | None = None,
     ):
         order = np.argsort(np.asarray(owners, dtype=np.int64), kind="stable")
         self._vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
@@ -182,6 +183,8 @@ class SemanticIndex:
         flags = np.ones(len(owners), bool) if core is None else np.asarray(core, bool)
         self._core = flags[order]
         self.n_docs = n_docs
+        # every phrasing embedded as a question: what legal questions look like (bot/domain.py)
+        self.questions = questions
 
     def core_cosine(self, qvec: np.ndarray, doc: int) -> float:
         """Cosine of the query to the document's best core text."""
