@@ -60,6 +60,13 @@ def gram_table(texts: list[str], y: np.ndarray, *, min_count: int = 2) -> dict[s
     return table
 
 
+def write_model(name: str, data: dict) -> None:
+    """bot/data/NAME.json, where the app reads it."""
+    path = ROOT / "bot" / "data" / f"{name}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
 def embedder() -> semantic.Embedder:
     cache = semantic.Cache(
         os.environ.get("PUFA_EMBEDDING_CACHE", ROOT / "instance" / "embeddings.sqlite3"),
@@ -128,12 +135,10 @@ def calibrate_emergency() -> None:
         "firm": firm,
         "knn_default": float(np.median(knn[y == 1])),
         "grams": gram_table(texts, y),
-        "fitted_on": "bench/eval emergencies + non_emergencies, tune half",
+        "fitted_on": "bench/eval emergencies, look-alikes and ordinary questions, tune half",
         "examples": examples,
     }
-    path = ROOT / "bot" / "data" / "emergency.json"
-    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {path.relative_to(ROOT)}")
+    write_model("emergency", out)
 
 
 def calibrate_domain() -> None:
@@ -168,9 +173,7 @@ def calibrate_domain() -> None:
         "fitted_on": "the law base's phrasings (legal) and bench/eval out_of_scope, tune half",
         "examples": examples,
     }
-    path = ROOT / "bot" / "data" / "domain.json"
-    path.write_text(json.dumps(out, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(f"wrote {path.relative_to(ROOT)}")
+    write_model("domain", out)
 
 
 def calibrate_confidence() -> None:
@@ -266,9 +269,7 @@ def calibrate_confidence() -> None:
         "suggest": suggest_at,
         "fitted_on": "bench/eval legal + fulltext + out_of_scope, tune half",
     }
-    path = ROOT / "bot" / "data" / "confidence.json"
-    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {path.relative_to(ROOT)}")
+    write_model("confidence", out)
 
 
 if __name__ == "__main__":
