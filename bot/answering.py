@@ -127,6 +127,10 @@ def answer(text: str, ctx: Context) -> Answer:
     qvec = ctx.embedder.query(plain) if ctx.embedder is not None else None
     alarm = ctx.detector.detect(plain, qvec) if ctx.detector is not None else None
     result = _answer_law(text, plain, qvec, ctx)
+    if alarm is not None and alarm.firm and result.outcome in ("choices", "suggestions"):
+        # someone is in danger: safety and people to call, not a list of shaky guesses
+        # ("拿着菜刀…要砍人" must not offer 森林法's tree-felling articles)
+        result = Answer("no_answer", confidence=result.confidence, citations=result.citations)
     result.emergency = alarm
     return result
 

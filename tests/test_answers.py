@@ -155,6 +155,9 @@ def test_indirect_emergencies_get_the_numbers_first(ctx, question, number):
     assert result.emergency is not None, question
     first_line = result.text.splitlines()[0]
     assert number in first_line
+    if result.emergency.firm:  # then a law only if it is a confident answer, never guesses
+        assert result.outcome in ("answered", "no_answer")
+        assert "请回复数字查看" not in result.text
 
 
 @pytest.mark.parametrize("question", NOT_EMERGENCIES)
