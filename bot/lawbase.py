@@ -273,6 +273,9 @@ def _tokenised(
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps({"docs": docs, "cores": cores}, ensure_ascii=False))
             os.replace(tmp, path)
+            for old in path.parent.glob("tokens-*.json"):  # earlier content versions
+                if old != path and time.time() - old.stat().st_mtime > 86400:
+                    old.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("token cache %s not written: %s", path, exc)
     return docs, cores
