@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CONFIDENCE = Path(__file__).with_name("data") / "confidence.json"
 MAX_CHOICES = 3
 MAX_SUGGESTIONS = 3
+ARTICLE_KEY = "article:"  # a numbered choice that is an article of the full text
 # A message split into questions: at a question mark or full stop, or before 还有/另外/再问.
 _SPLIT = re.compile(r"[?？!！。；;\n]+|(?:还有|另外|再问一下|再问|顺便问)")
 
@@ -49,6 +50,11 @@ class Suggestion:
     @property
     def citation(self) -> str:
         return f"《{self.article.law}》{self.article.label}"
+
+    @property
+    def key(self) -> str:
+        """How a numbered choice remembers this article (see `chosen`)."""
+        return f"{ARTICLE_KEY}{self.article.law}|{self.article.label}"
 
 
 @dataclass
@@ -65,7 +71,9 @@ class Answer:
 
     @property
     def choices(self) -> list[str]:
-        """Snippet ids a resident can pick by number after this answer."""
+        """What a resident can pick by number after this answer: snippet ids or article keys."""
+        if self.suggestions:
+            return [s.key for s in self.suggestions]
         return [s.id for s in (self.options or self.others)]
 
 
@@ -176,11 +184,14 @@ def _several(parts: list[str], whole: Answer, ctx: Context) -> Answer:
 
 
 def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> Answer:
-    ranked = ctx.base.rank(text, qvec, k=10)
+    tokens = ctx.base.tokenizer.tokens(text)
+    ranked = ctx.base.rank(text, qvec, k=10, tokens=tokens)
     found = [_logged(s, c) for s, c in ranked[:5]]
     if not ranked:
-        return _fallback(text, qvec, ctx, found, None) if fallback else Answer("no_answer")
-    feats = features_for(text, ranked, qvec, ctx)
+        return (
+            _fallback(_articles(text, qvec, ctx), found, None) if fallback else Answer("no_answer")
+        )
+    feats = features_for(text, ranked, qvec, ctx, tokens=tokens)
     p = _probability(feats, ranked, ctx)
     found[0]["confidence"] = round(p, 3)
     conf = ctx.confidence
@@ -189,36 +200,36 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
     top = ranked[0][0]
     if p >= answer_at:
         return Answer("answered", snippet=top, confidence=p, citations=found)
-    nearer_snippets = fallback and ctx.articles_index is not None and qvec is not None
-    if p >= choices_at or (nearer_snippets and not _article_nearer(text, qvec, feats, ctx)):
+    hits = _articles(text, qvec, ctx) if fallback and p < choices_at else None
+    # Below every threshold, an article of the full text nearer the question than the best
+    # snippet's own words (its summary or quote, written as formally as an article) sends
+    # the resident to the full text; otherwise the snippets' choices serve them better.
+    article_nearer = bool(hits) and hits[0].score >= feats["core_cosine"]
+    if p >= choices_at or (hits is not None and not article_nearer):
         options = _distinct([s for s, _ in ranked])[:MAX_CHOICES]
         if len(options) > 1:
             return Answer("choices", options=options, confidence=p, citations=found)
         return Answer("answered", snippet=top, confidence=p, citations=found)
     if not fallback:
         return Answer("no_answer", confidence=p)
-    return _fallback(text, qvec, ctx, found, p)
+    return _fallback(hits, found, p)
 
 
-def _article_nearer(text: str, qvec: Any, feats: dict[str, float], ctx: Context) -> bool:
-    """Below every threshold: is an article of the full text nearer the question than any
-    snippet's own words (its summary or quote, written as formally as an article)? If not,
-    the snippets' choices serve the resident better than articles."""
-    hits = ctx.articles_index.search(text, qvec, tokenizer=ctx.base.tokenizer, k=1)
-    return bool(hits) and hits[0].score >= feats["core_cosine"]
-
-
-def _fallback(text: str, qvec: Any, ctx: Context, found: list, p: float | None) -> Answer:
-    """No confident snippet: possibly related articles of the full text, or honesty."""
-    index = ctx.articles_index
+def _articles(text: str, qvec: Any, ctx: Context) -> list | None:
+    """The full text's nearest articles, or None when there is no full-text index to ask."""
+    if ctx.articles_index is None or qvec is None:
+        return None
+    hits = ctx.articles_index.search(text, qvec, tokenizer=ctx.base.tokenizer, k=MAX_SUGGESTIONS)
     suggest_at = ctx.confidence.suggest if ctx.confidence else 0.88
-    if index is not None and qvec is not None:
-        hits = index.search(text, qvec, tokenizer=ctx.base.tokenizer, k=MAX_SUGGESTIONS)
-        hits = [h for h in hits if h.score >= suggest_at]
-        if hits:
-            sugg = [Suggestion(h.article, h.score) for h in hits]
-            logged = found + [{"citation": s.citation, "source": "fulltext"} for s in sugg]
-            return Answer("suggestions", suggestions=sugg, confidence=p, citations=logged)
+    return [h for h in hits if h.score >= suggest_at]
+
+
+def _fallback(hits: list | None, found: list, p: float | None) -> Answer:
+    """No confident snippet: possibly related articles of the full text, or honesty."""
+    if hits:
+        sugg = [Suggestion(h.article, h.score) for h in hits]
+        logged = found + [{"citation": s.citation, "source": "fulltext"} for s in sugg]
+        return Answer("suggestions", suggestions=sugg, confidence=p, citations=logged)
     return Answer("no_answer", confidence=p, citations=found)
 
 
@@ -254,13 +265,17 @@ def confidence_features(
     }
 
 
-def features_for(text: str, ranked: list, qvec: Any, ctx: Context) -> dict[str, float]:
+def features_for(
+    text: str, ranked: list, qvec: Any, ctx: Context, *, tokens: list[str] | None = None
+) -> dict[str, float]:
     top = ranked[0][0]
     core = 0.0
     if qvec is not None and ctx.base.semantic is not None:
         core = ctx.base.semantic.core_cosine(qvec, ctx.base.positions[top.id])
     feats = confidence_features(ranked, core_cosine=core)
-    feats["core_coverage"] = ctx.base.core_coverage(ctx.base.tokenizer.tokens(text), top)
+    if tokens is None:
+        tokens = ctx.base.tokenizer.tokens(text)
+    feats["core_coverage"] = ctx.base.core_coverage(tokens, top)
     return feats
 
 
@@ -272,6 +287,18 @@ def _probability(feats: dict[str, float], ranked: list, ctx: Context) -> float:
     if lex is None or lex.score < 1.0 or lex.coverage < 0.45:
         return 0.0
     return 0.9 if lex.matched >= 2 or (lex.coverage >= 0.75 and lex.words >= 1) else 0.0
+
+
+def chosen(key: str, ctx: Context) -> Answer | None:
+    """The answer behind a numbered choice (a snippet id or an article key); None if gone."""
+    if key in ctx.base.by_id:
+        snippet = ctx.base.by_id[key]
+        cited = [{"id": snippet.id, "citation": snippet.citation}]
+        return Answer("answered", snippet=snippet, citations=cited)
+    if key.startswith(ARTICLE_KEY):
+        law, _, label = key.removeprefix(ARTICLE_KEY).partition("|")
+        return article_answer(articles.resolve(law, label, base=ctx.base, full=ctx.full))
+    return None
 
 
 def article_answer(wanted: articles.Asked) -> Answer:

@@ -89,12 +89,7 @@ def content_embed(with_fulltext: bool) -> None:
     click.echo(f"snippets.npz: {n} vectors")
     full = fulltext.current()
     if with_fulltext and full is not None:
-        articles = [
-            fulltext.passage(law, a)
-            for law in full.laws.values()
-            for label, a in law.articles.items()
-            if label not in law.withheld
-        ]
+        articles = [text for _, text in fulltext.quotable(full)]
         with click.progressbar(range(0, len(articles), 256), label="articles") as chunks:
             for start in chunks:
                 embedder.passages(articles[start : start + 256])

@@ -46,14 +46,17 @@ class Gate:
         """How much nearer residents' legal phrasings than other messages; None if unknown."""
         if qvec is None or legal is None or self.others is None or not len(self.others):
             return None
-        near_legal = np.sort(legal @ qvec)[::-1][: self.k]
         sims = self.others @ qvec
         if exclude is not None:
-            sims = sims.copy()
             sims[exclude] = -2.0
-        near_other = np.sort(sims)[::-1][: self.k]
-        return float(near_legal.mean() - near_other.mean()) * 10.0
+        return float(_top_mean(legal @ qvec, self.k) - _top_mean(sims, self.k)) * 10.0
 
     def legal(self, qvec: np.ndarray | None, legal: np.ndarray | None) -> bool:
         s = self.score(qvec, legal)
         return True if s is None else s >= self.threshold
+
+
+def _top_mean(values: np.ndarray, k: int) -> float:
+    """Mean of the k largest values, without sorting all ~7,000 of them."""
+    k = min(k, len(values))
+    return float(np.partition(values, -k)[-k:].mean())

@@ -322,6 +322,16 @@ def passage(law: LawText, article: Article) -> str:
     return f"{law.short}{article.label}：{article.text}"
 
 
+def quotable(full: FullText) -> list[tuple[Article, str]]:
+    """Every article the full text may quote (never a withheld one), with its passage."""
+    return [
+        (a, passage(law, a))
+        for law in full.laws.values()
+        for label, a in law.articles.items()
+        if label not in law.withheld
+    ]
+
+
 @dataclass(frozen=True)
 class ArticleHit:
     article: Article
@@ -348,12 +358,7 @@ class ArticleIndex:
 
         from bot import semantic
 
-        pairs = [
-            (a, passage(law, a))
-            for law in full.laws.values()
-            for label, a in law.articles.items()
-            if label not in law.withheld
-        ]
+        pairs = quotable(full)
         keys = [semantic.text_key(t) for _, t in pairs]
         found = embedder.cache.get_many(keys)
         kept = [(a, found[k]) for (a, _), k in zip(pairs, keys, strict=True) if k in found]

@@ -120,10 +120,13 @@ class LawBase:
         return [(self.snippets[h.doc], h) for h in hits]
 
     def rank(
-        self, text: str, qvec: Any = None, k: int = 10
+        self, text: str, qvec: Any = None, k: int = 10, tokens: list[str] | None = None
     ) -> list[tuple[Snippet, search.Candidate]]:
-        """Snippets by both rankers fused; `qvec` is the question's embedding, if any."""
-        lexical = self.index.query(self.tokenizer.tokens(text), k=30)
+        """Snippets by both rankers fused; `qvec` is the question's embedding, if any, and
+        `tokens` its tokens when the caller has cut them already."""
+        if tokens is None:
+            tokens = self.tokenizer.tokens(text)
+        lexical = self.index.query(tokens, k=30)
         cosines = None
         if qvec is not None and self.semantic is not None:
             cosines = self.semantic.scores(qvec)

@@ -23,7 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import answering, articles, conversations, fulltext, journal, lawbase
+from bot import answering, conversations, journal, lawbase
 from bot.extensions import db
 from bot.privacy import mask, openid_hash
 from bot.wechat import render
@@ -230,25 +230,12 @@ def _pick(text: str, who: str) -> Result | None:
         return None  # a bare number with nothing offered: answer it as a question
     if number > len(choices):
         return Result("choices", render.CHOICE_EXPIRED)
-    ans = _chosen(choices[number - 1])
+    ans = answering.chosen(choices[number - 1], answering.context())
     if ans is None:
         return Result("choices", render.CHOICE_EXPIRED)
     result = _paged(ans, topic=state.get("topic"))
     result.state = {**(result.state or {}), "choices": choices}  # other numbers stay valid
     return result
-
-
-def _chosen(key: str) -> answering.Answer | None:
-    """A snippet id, or "article:<law>|<label>" for a suggested article of the full text."""
-    base = lawbase.current()
-    if key in base.by_id:
-        snippet = base.by_id[key]
-        return answering.Answer("answered", snippet=snippet, citations=[_cited(snippet)])
-    if key.startswith("article:"):
-        law, _, label = key.removeprefix("article:").partition("|")
-        wanted = articles.resolve(law, label, base=base, full=fulltext.current())
-        return answering.article_answer(wanted)
-    return None
 
 
 def _small_talk(text: str, who: str) -> Result | None:
@@ -320,7 +307,7 @@ def _paged(
 ) -> Result:
     text = render.answer_text(ans, base=lawbase.current(), office=office())
     pages = paginate(text, int(current_app.config["REPLY_MAX_BYTES"]))
-    state: dict[str, Any] = {"choices": _choice_keys(ans), "more": pages[1:]}
+    state: dict[str, Any] = {"choices": ans.choices, "more": pages[1:]}
     state["answered_key"] = None  # reply_once fills in this message's key
     if ans.outcome == "answered" and ans.snippet is not None:
         # a later "那要赔多少钱" builds on this question (or on the topic it followed)
@@ -338,12 +325,6 @@ def _paged(
     first = pages[0] + ("\n" + render.MORE_TAIL if len(pages) > 1 else "")
     emergency = ans.emergency.kind if ans.emergency else None
     return Result(ans.outcome, first, emergency, ans.citations, state)
-
-
-def _choice_keys(ans: answering.Answer) -> list[str]:
-    if ans.suggestions:
-        return [f"article:{s.article.law}|{s.article.label}" for s in ans.suggestions]
-    return ans.choices
 
 
 def _cited(snippet: Any) -> dict[str, Any]:
