@@ -1,10 +1,11 @@
-"""flask --app bot ask | content check/export-quotes/stats | journal replay."""
+"""flask --app bot ask | content check/export-quotes/stats | journal replay/quarantine/requeue."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -128,9 +129,46 @@ def content_stats() -> None:
 
 @journal_cli.command("replay")
 def journal_replay() -> None:
-    """Write Q&A entries spooled while the database was down."""
+    """Write Q&A entries spooled while the database was down or slow.
+
+    Exits 1 only when the database cannot take entries yet; entries it refuses for good are
+    quarantined (see `journal quarantine`) and do not hold up the rest.
+    """
     waiting = len(journal.spooled())
-    written = journal.replay_spool()
-    click.echo(f"{written} of {waiting} spooled entries written")
-    if written < waiting:
+    done = journal.replay_spool()
+    click.echo(
+        f"{done.written} of {waiting} spooled entries written, {done.quarantined} quarantined"
+    )
+    if done.waiting:
+        click.echo(f"database unavailable, the rest wait: {done.waiting}", err=True)
         sys.exit(1)
+
+
+@journal_cli.command("retain")
+def journal_retain() -> None:
+    """Unlink exchanges older than PUFA_RETENTION_MONTHS from their residents (run daily)."""
+    months = int(current_app.config["RETENTION_MONTHS"])
+    cutoff = journal.retention_cutoff(datetime.now(UTC), months)
+    if cutoff is None:
+        click.echo("retention is off (PUFA_RETENTION_MONTHS=0): nothing unlinked")
+        return
+    count = journal.anonymise_before(cutoff)
+    click.echo(f"{count} exchanges received before {cutoff:%Y-%m-%d} unlinked from residents")
+
+
+@journal_cli.command("quarantine")
+def journal_quarantine() -> None:
+    """List spooled entries the database refused, with the reason for each."""
+    items = journal.quarantined()
+    for item in items:
+        record = item.get("record")
+        key = record.get("msg_key", "erasure") if isinstance(record, dict) else "unreadable"
+        click.echo(f"{item['file']}  {key}  {item.get('reason')}")
+    click.echo(f"{len(items)} quarantined")
+
+
+@journal_cli.command("requeue")
+@click.argument("names", nargs=-1)
+def journal_requeue(names: tuple[str, ...]) -> None:
+    """Put quarantined entries (all, or the NAMES listed) back in the spool once fixed."""
+    click.echo(f"{journal.requeue(list(names) or None)} entries back in the spool")

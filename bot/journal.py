@@ -1,41 +1,66 @@
-"""Records each exchange once, and keeps it on local disk while the database is down.
+"""Records each exchange once, and keeps it on local disk while the database is slow or down.
 
 WeChat re-sends a message it got no reply to within 5 s, up to three deliveries in all
 (shared/WECHAT.md W1, W2). `claim()` makes the first delivery the owner, whichever worker it
-reaches: a Redis SET NX when Redis is configured, otherwise the unique `exchanges.msg_key`.
-Logging must never cost a resident the reply, so when the database cannot be reached the
-finished entry is written to the spool directory (one fsync'd file per entry) and
-`replay_spool()` moves it into the database once it answers again.
+reaches: a Redis SET NX when Redis is configured, otherwise the unique `exchanges.msg_key`,
+and with both unavailable an exclusive file on the local disk, which every worker of the host
+sees. Logging must never cost a resident the reply: database work runs under the storage
+budget (`bot.stores`), and past it the finished entry is written to the spool directory (one
+fsync'd file per entry) and `replay_spool()` moves it into the database once it answers again.
+
+The order is what makes "answered once, logged once" survive a crash: the entry is durable
+(a committed row or a spool file) before its reply is shared with the retries, so a worker
+killed between the two leaves a retry that finds the row's reply, and one killed before leaves
+a retry that answers and logs it itself.
 """
 
 from __future__ import annotations
 
+import calendar
+import hashlib
 import json
 import logging
 import os
-import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.extensions import db
 from bot.models import Conversation, Exchange
-from bot.stores import RedisError, redis_client
+from bot.stores import (
+    RedisError,
+    StorageUnavailable,
+    in_database,
+    redis_client,
+    redis_failed,
+    storage,
+)
 
 log = logging.getLogger(__name__)
 
 CLAIM_TTL = 24 * 3600  # WeChat's retries end within 15 s; a day also covers slow replays
+DISK_CLAIM_TTL = 3600  # claims on the local disk are only for outages; an hour is plenty
 PENDING = ""
-_local_claims: dict[str, tuple[float, str]] = {}  # last resort while DB and Redis are both down
-_local_lock = threading.Lock()
-_last_replay_check = 0.0
+REPLAY_EVERY = 5.0  # seconds between checks of the spool after a successful write
+UNAVAILABLE = (SQLAlchemyError, StorageUnavailable)
+# Errors that say the database cannot take anything now: the entry waits, replay stops.
+TRANSIENT = (OperationalError, InterfaceError, PoolTimeout, DisconnectionError, StorageUnavailable)
+_SCHEMA_MISSING = {"UndefinedTable", "UndefinedColumn"}  # not migrated yet: not the entry's fault
 
 
 @dataclass
@@ -53,6 +78,12 @@ class Entry:
     answered_at: str | None = None
     scene: str | None = None  # QR-code scene of a subscribe
     in_database: bool = False  # a pending row exists already
+    claimed_on: str = ""  # redis | database | disk: where the retries look for the reply
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Entry:
+        known = {f.name for f in fields(cls)} - {"in_database", "claimed_on"}
+        return cls(**{k: v for k, v in record.items() if k in known})
 
 
 @dataclass
@@ -68,19 +99,23 @@ def claim(entry: Entry) -> Claim:
     if r is not None:
         try:
             if r.set(_redis_key(entry.msg_key), PENDING, nx=True, ex=CLAIM_TTL):
+                entry.claimed_on = "redis"
                 return Claim(entry, owner=True)
             return Claim(entry, owner=False, reply=r.get(_redis_key(entry.msg_key)) or None)
         except RedisError as exc:
+            redis_failed(exc)
             log.warning("redis unavailable for claims, using the database: %s", exc)
     try:
-        return _claim_in_database(entry)
-    except SQLAlchemyError as exc:
-        db.session.rollback()
-        log.error("database unavailable for claims, claiming in-process: %s", _short(exc))
-        return _claim_locally(entry)
+        owner, reply = in_database(_claim_in_database, entry)
+    except UNAVAILABLE as exc:
+        log.error("database unavailable for claims, claiming on local disk: %s", _short(exc))
+        return _claim_on_disk(entry)
+    if owner:
+        entry.in_database, entry.claimed_on = True, "database"
+    return Claim(entry, owner=owner, reply=reply)
 
 
-def _claim_in_database(entry: Entry) -> Claim:
+def _claim_in_database(entry: Entry) -> tuple[bool, str | None]:
     row = Exchange(
         msg_key=entry.msg_key,
         openid_hash=entry.openid_hash,
@@ -96,20 +131,58 @@ def _claim_in_database(entry: Entry) -> Claim:
     except IntegrityError:
         db.session.rollback()
         reply = db.session.scalar(select(Exchange.reply).where(Exchange.msg_key == entry.msg_key))
-        return Claim(entry, owner=False, reply=reply)
-    entry.in_database = True
+        return False, reply
+    return True, None
+
+
+# -- claims on the local disk: the last resort, shared by the workers of one host --------------
+
+
+def _claim_path(msg_key: str) -> Path:
+    return spool_dir() / "claims" / hashlib.sha256(msg_key.encode()).hexdigest()[:40]
+
+
+def _claim_on_disk(entry: Entry) -> Claim:
+    path = _claim_path(entry.msg_key)
+    try:
+        _private_dir(path.parent)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return Claim(entry, owner=False, reply=_disk_reply(entry.msg_key))
+    except OSError as exc:  # nothing left to claim with: answer, a retry may answer too
+        log.critical("no store can claim %s, answering it unclaimed: %s", entry.msg_key, exc)
+        return Claim(entry, owner=True)
+    entry.claimed_on = "disk"
     return Claim(entry, owner=True)
 
 
-def _claim_locally(entry: Entry) -> Claim:
-    now = time.monotonic()
-    with _local_lock:
-        for key in [k for k, (t, _) in _local_claims.items() if now - t > 60]:
-            del _local_claims[key]
-        if entry.msg_key in _local_claims:
-            return Claim(entry, owner=False, reply=_local_claims[entry.msg_key][1] or None)
-        _local_claims[entry.msg_key] = (now, PENDING)
-    return Claim(entry, owner=True)
+def _disk_reply(msg_key: str) -> str | None:
+    try:
+        return _claim_path(msg_key).read_text(encoding="utf-8") or None
+    except OSError:
+        return None
+
+
+def _share_on_disk(msg_key: str, reply: str) -> None:
+    path = _claim_path(msg_key)
+    try:
+        _private_dir(path.parent)
+        _write_atomically(path, reply)
+    except OSError as exc:
+        log.error("reply of %s not shared on disk: %s", msg_key, exc)
+
+
+def _sweep_disk_claims(now: float) -> None:
+    folder = spool_dir() / "claims"
+    for path in folder.iterdir() if folder.is_dir() else []:
+        try:
+            if now - path.stat().st_mtime > DISK_CLAIM_TTL:
+                path.unlink()
+        except OSError:
+            continue  # another worker swept it
+
+
+# -- retries waiting for the first delivery's reply ---------------------------------------------
 
 
 def wait_for_reply(msg_key: str, *, timeout: float = 3.0) -> str | None:
@@ -127,45 +200,55 @@ def _stored_reply(msg_key: str) -> str | None:
     r = redis_client()
     if r is not None:
         try:
-            return r.get(_redis_key(msg_key)) or None
-        except RedisError:
-            pass
-    with _local_lock:
-        if msg_key in _local_claims and _local_claims[msg_key][1]:
-            return _local_claims[msg_key][1]
-    try:
-        reply = db.session.scalar(select(Exchange.reply).where(Exchange.msg_key == msg_key))
-        db.session.rollback()  # end the read so the next poll sees new commits
+            if reply := r.get(_redis_key(msg_key)):
+                return reply
+        except RedisError as exc:
+            redis_failed(exc)
+    if reply := _disk_reply(msg_key):
         return reply
-    except SQLAlchemyError:
-        db.session.rollback()
+    try:
+        return in_database(_reply_in_database, msg_key)
+    except UNAVAILABLE:
         return None
 
 
+def _reply_in_database(msg_key: str) -> str | None:
+    return db.session.scalar(select(Exchange.reply).where(Exchange.msg_key == msg_key))
+
+
+# -- the finished exchange ------------------------------------------------------------------
+
+
 def finish(entry: Entry) -> None:
-    """Store the reply for retries and write the finished entry, to the spool if need be."""
+    """Make the finished entry durable (database, else spool), then share its reply."""
     entry.answered_at = datetime.now(UTC).isoformat()
-    _share_reply(entry)
     try:
-        _write(entry)
-    except SQLAlchemyError as exc:
-        db.session.rollback()
+        in_database(_write, entry)
+        stored = True
+    except UNAVAILABLE as exc:
         log.error("database unavailable, spooling exchange %s: %s", entry.msg_key, _short(exc))
         spool(entry)
+        stored = False
+    _share_reply(entry, stored)
+    if stored:
+        _maybe_replay()
+
+
+def _share_reply(entry: Entry, stored: bool) -> None:
+    """Retries find the reply in Redis, or on disk when neither Redis nor the row holds it."""
+    if not entry.reply:
         return
-    _maybe_replay()
-
-
-def _share_reply(entry: Entry) -> None:
+    shared = False
     r = redis_client()
-    if r is not None and entry.reply:
+    if r is not None:
         try:
             r.set(_redis_key(entry.msg_key), entry.reply, ex=CLAIM_TTL)
+            shared = True
         except RedisError as exc:
+            redis_failed(exc)
             log.warning("redis unavailable, reply of %s not shared: %s", entry.msg_key, exc)
-    with _local_lock:
-        if entry.msg_key in _local_claims:
-            _local_claims[entry.msg_key] = (time.monotonic(), entry.reply or "")
+    if entry.claimed_on == "disk" or not (shared or stored):
+        _share_on_disk(entry.msg_key, entry.reply)
 
 
 def _write(entry: Entry) -> None:
@@ -207,7 +290,9 @@ def spool_dir() -> Path:
 
 def spool(entry: Entry) -> Path | None:
     """Write one entry durably: temp file, fsync, atomic rename."""
-    return _spool_record(asdict(entry))
+    record = asdict(entry)
+    record.pop("in_database"), record.pop("claimed_on")
+    return _spool_record(record)
 
 
 def spool_erasure(openid_hash: str) -> Path | None:
@@ -218,24 +303,35 @@ def spool_erasure(openid_hash: str) -> Path | None:
 def _spool_record(record: dict[str, Any]) -> Path | None:
     """Write the record; if even the disk fails, say so loudly and let the reply go out."""
     try:
-        return _write_spool_file(record)
+        folder = spool_dir()
+        _private_dir(folder)
+        final = folder / f"{time.time_ns()}-{uuid.uuid4().hex}.json"
+        _write_atomically(final, json.dumps(record, ensure_ascii=False))
+        return final
     except OSError as exc:
         key = record.get("msg_key") or "an erasure"
         log.critical("database down AND spool unwritable: %s is lost from the log (%s)", key, exc)
         return None
 
 
-def _write_spool_file(record: dict[str, Any]) -> Path:
-    folder = spool_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns()}-{uuid.uuid4().hex}"
-    tmp, final = folder / f".{name}.tmp", folder / f"{name}.json"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, ensure_ascii=False)
+def _private_dir(folder: Path) -> None:
+    """Residents' words wait here: readable by the service's user only.
+
+    `folder` is the spool directory or one of its subdirectories (claims, quarantine).
+    """
+    spool_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+
+
+def _write_atomically(final: Path, text: str) -> None:
+    """Temp file (0600), fsync, rename: a reader sees the whole file or none of it."""
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
-    return final
 
 
 def spooled() -> list[Path]:
@@ -243,42 +339,124 @@ def spooled() -> list[Path]:
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
-def replay_spool() -> int:
-    """Move spooled entries into the database; returns how many were written.
+def quarantined() -> list[dict[str, Any]]:
+    """Entries the database refused for good, each with the reason (oldest first)."""
+    folder = spool_dir() / "quarantine"
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            found.append({"file": path.name, **json.loads(path.read_text(encoding="utf-8"))})
+        except (OSError, ValueError) as exc:
+            found.append({"file": path.name, "reason": f"unreadable: {exc}", "record": None})
+    return found
+
+
+@dataclass
+class Replayed:
+    written: int = 0
+    quarantined: int = 0
+    waiting: str | None = None  # why replay stopped: the database cannot take entries yet
+
+
+def replay_spool() -> Replayed:
+    """Move spooled entries into the database, in order.
 
     Each file is claimed by renaming it, so two workers never replay the same entry, and a
-    failed replay puts the file back for the next try. Entries are unique by msg_key, so a
-    crash between commit and delete cannot create a duplicate.
+    transient failure puts the file back and stops: the rest wait for the database. An entry
+    the database refuses for good (a value it rejects, an unreadable file) is quarantined with
+    its reason and replay goes on. Entries are unique by msg_key, so a crash between commit
+    and delete cannot create a duplicate.
     """
-    written = 0
+    result = Replayed()
     for path in spooled():
         mine = path.with_name(f".{path.stem}.{os.getpid()}.replaying")
         try:
             os.rename(path, mine)
         except FileNotFoundError:
             continue  # another worker took it
+        raw = mine.read_text(encoding="utf-8", errors="replace")
         try:
-            data = json.loads(mine.read_text(encoding="utf-8"))
-            if "erase" in data:
-                erase(data["erase"])
-            else:
-                entry = Entry(**{k: v for k, v in data.items() if k != "in_database"})
-                _insert_or_complete(entry, _values(entry))
-            db.session.commit()
-        except SQLAlchemyError as exc:
+            _replay_record(json.loads(raw))
+        except Exception as exc:  # sorted below: the database waits, or the entry is refused
             db.session.rollback()
-            os.rename(mine, path)
-            log.warning("spool replay stopped, database still unavailable: %s", _short(exc))
-            break
-        except (ValueError, TypeError) as exc:
-            os.rename(mine, mine.with_name(f"{path.stem}.bad"))
-            log.error("spooled entry %s is unreadable and was set aside: %s", path.name, exc)
+            if _transient(exc):
+                os.rename(mine, path)
+                result.waiting = _short(exc)
+                log.warning("spool replay paused, database unavailable: %s", result.waiting)
+                break
+            _quarantine(mine, path.name, raw, exc)
+            result.quarantined += 1
             continue
         mine.unlink()
-        written += 1
-    if written:
-        log.info("replayed %d spooled exchanges into the database", written)
-    return written
+        result.written += 1
+    if result.written or result.quarantined:
+        log.info("spool replay: %d written, %d quarantined", result.written, result.quarantined)
+    return result
+
+
+def _replay_record(record: dict[str, Any]) -> None:
+    if "erase" in record:
+        erase(record["erase"])
+        db.session.commit()
+        return
+    entry = Entry.from_record(record)
+    _insert_or_complete(entry, _values(entry))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # a live insert of the same message won the race: done
+        if db.session.scalar(select(Exchange.id).where(Exchange.msg_key == entry.msg_key)) is None:
+            raise
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, TRANSIENT):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, ProgrammingError) and type(orig).__name__ in _SCHEMA_MISSING
+
+
+def _quarantine(mine: Path, name: str, raw: str, exc: Exception) -> None:
+    """Keep the refused entry with its reason, out of the replay's way."""
+    try:
+        record: Any = json.loads(raw)
+    except ValueError:
+        record = raw
+    reason = f"{type(exc).__name__}: {_short(exc)}"
+    folder = spool_dir() / "quarantine"
+    _private_dir(folder)
+    quarantined_at = datetime.now(UTC).isoformat()
+    doc = {"reason": reason, "quarantined_at": quarantined_at, "record": record}
+    _write_atomically(folder / name, json.dumps(doc, ensure_ascii=False))
+    mine.unlink()
+    log.error("spooled entry %s quarantined: %s", name, reason)
+
+
+def requeue(names: list[str] | None = None) -> int:
+    """Put quarantined entries back in the spool (after the cause was fixed); returns how many."""
+    moved = 0
+    for item in quarantined():
+        if names and item["file"] not in names or not isinstance(item.get("record"), dict):
+            continue
+        path = spool_dir() / "quarantine" / item["file"]
+        if _spool_record(item["record"]) is not None:
+            path.unlink()
+            moved += 1
+    return moved
+
+
+def forget(openid_hash: str) -> None:
+    """Erase a resident's link to the log now, or on replay if the database is unavailable."""
+    try:
+        in_database(_erase_committed, openid_hash)
+    except UNAVAILABLE as exc:
+        log.error("database unavailable, erasure spooled: %s", _short(exc))
+        spool_erasure(openid_hash)
+
+
+def _erase_committed(openid_hash: str) -> None:
+    erase(openid_hash)
+    db.session.commit()
 
 
 def erase(openid_hash: str) -> None:
@@ -287,6 +465,33 @@ def erase(openid_hash: str) -> None:
         update(Exchange).where(Exchange.openid_hash == openid_hash).values(openid_hash=None)
     )
     db.session.execute(delete(Conversation).where(Conversation.openid_hash == openid_hash))
+
+
+def anonymise_before(cutoff: datetime) -> int:
+    """Retention: unlink exchanges received before `cutoff` from their residents.
+
+    The masked question and the reply stay for the advisers and the annual figures; what
+    tied them to a person (the openid hash, the QR scene, the conversation row) goes.
+    Returns how many exchanges were unlinked.
+    """
+    unlinked = db.session.execute(
+        update(Exchange)
+        .where(Exchange.received_at < cutoff)
+        .where((Exchange.openid_hash.is_not(None)) | (Exchange.scene.is_not(None)))
+        .values(openid_hash=None, scene=None)
+    ).rowcount
+    db.session.execute(delete(Conversation).where(Conversation.updated_at < cutoff))
+    db.session.commit()
+    return unlinked
+
+
+def retention_cutoff(now: datetime, months: int) -> datetime | None:
+    """`months` calendar months before `now` (clamped to the month's last day); None: keep."""
+    if months <= 0:
+        return None
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day)
 
 
 def _values(entry: Entry) -> dict[str, Any]:
@@ -308,31 +513,39 @@ def record_feedback(msg_key: str, value: str) -> bool:
     loses nothing an adviser needs: it only delays the mark.
     """
     try:
-        done = db.session.execute(
-            update(Exchange).where(Exchange.msg_key == msg_key).values(feedback=value)
-        ).rowcount
-        db.session.commit()
-        return bool(done)
-    except SQLAlchemyError as exc:
-        db.session.rollback()
+        return in_database(_mark_feedback, msg_key, value)
+    except UNAVAILABLE as exc:
         log.warning("feedback on %s not stored: %s", msg_key, _short(exc))
         return False
 
 
+def _mark_feedback(msg_key: str, value: str) -> bool:
+    done = db.session.execute(
+        update(Exchange).where(Exchange.msg_key == msg_key).values(feedback=value)
+    ).rowcount
+    db.session.commit()
+    return bool(done)
+
+
 def _maybe_replay() -> None:
-    """After a successful write, replay the spool if it has anything (checked every 5 s)."""
-    global _last_replay_check
+    """After a successful write, replay the spool in the background (checked every 5 s)."""
+    store = storage()
     now = time.monotonic()
-    if now - _last_replay_check < 5:
+    if now - store.last_replay_check < REPLAY_EVERY:
         return
-    _last_replay_check = now
-    if spooled():
-        replay_spool()
+    store.last_replay_check = now
+    if spooled() or (spool_dir() / "claims").is_dir():
+        store.in_background(_replay_and_sweep)
+
+
+def _replay_and_sweep() -> None:
+    replay_spool()
+    _sweep_disk_claims(time.time())
 
 
 def _redis_key(msg_key: str) -> str:
     return f"pufa:claim:{msg_key}"
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200]
+def _short(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

@@ -1,31 +1,164 @@
-"""The optional Redis connection that workers share; absent on a laptop.
+"""Storage on the answer path: Redis bounded, the database under a hard time budget.
+
+A resident's reply must leave within WeChat's 5 s (shared/WECHAT.md W1) whatever storage does.
+Redis calls are bounded by short socket timeouts. Database work on the answer path runs in a
+small pool of threads and is abandoned past `STORAGE_BUDGET_MS`: a paused PostgreSQL keeps its
+socket open and no client option bounds a statement on it, and a table lock makes a statement
+wait. After one call runs over, that backend is skipped for `STORAGE_RETRY_SECONDS`, so an
+outage costs at most one budget per reply; callers then fall back (the journal spools to disk).
+PostgreSQL also gets statement and lock timeouts (config), so a blocked statement ends and
+frees its thread.
 
 Redis is an accelerator, never a single point of failure: every caller falls back to the
-database (and the database to the process) when it is unset or unreachable.
+database (and the database to the local disk) when Redis is unset, unreachable or skipped.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
 
 import redis
 from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+RedisError = redis.RedisError
+
+
+class StorageUnavailable(Exception):
+    """The database was skipped or ran over its budget; the caller falls back."""
+
+
+class Breaker:
+    """Skips a backend for a while after it ran over its budget (one log line per outage)."""
+
+    def __init__(self, name: str, retry_after: float):
+        self.name, self.retry_after = name, retry_after
+        self._open_until = 0.0
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def trip(self, reason: str) -> None:
+        if self.closed():
+            log.error("%s skipped for %.0f s: %s", self.name, self.retry_after, reason)
+        self._open_until = time.monotonic() + self.retry_after
+
+
+class Storage:
+    """One per app: the Redis client, the database's thread pool and both breakers."""
+
+    def __init__(self, app: Flask):
+        cfg = app.config
+        self.app = app
+        self.budget = float(cfg["STORAGE_BUDGET_MS"]) / 1000
+        retry = float(cfg["STORAGE_RETRY_SECONDS"])
+        self.database_breaker = Breaker("database", retry)
+        self.redis_breaker = Breaker("redis", retry)
+        self.redis = _redis(cfg.get("REDIS_URL"), float(cfg["REDIS_TIMEOUT_MS"]) / 1000)
+        self.local_conversations: dict[str, dict[str, Any]] = {}  # both stores down
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._background: Future[Any] | None = None
+        self.last_replay_check = 0.0  # the journal replays its spool at most every few seconds
+
+    def pool(self) -> ThreadPoolExecutor:
+        """Created on first use, so that gunicorn forks before any thread exists."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pufa-db")
+            return self._pool
+
+    def database(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` in an app context of its own, or raise StorageUnavailable in time.
+
+        `fn` gets its own session (Flask-SQLAlchemy scopes sessions by app context), so an
+        abandoned call never leaves the request's session half-done.
+        """
+        if not self.database_breaker.closed():
+            raise StorageUnavailable("database skipped: it ran over its budget recently")
+        deadline = time.monotonic() + self.budget
+        future = self.pool().submit(self._in_context, deadline, fn, *args)
+        try:
+            return future.result(timeout=self.budget)
+        except FutureTimeout:
+            self.database_breaker.trip(f"no answer within {self.budget * 1000:.0f} ms")
+            raise StorageUnavailable("database over its budget") from None
+
+    def in_background(self, fn: Callable[[], Any]) -> None:
+        """Run `fn` in the pool without waiting for it; at most one such job at a time."""
+        if self._background is not None and not self._background.done():
+            return
+        self._background = self.pool().submit(self._in_context, None, _logged(fn))
+
+    def close(self) -> None:
+        """Let the pool's threads end (tests make many apps; a worker's app lives forever)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait for the background job, if any (the CLI before exit, and tests)."""
+        if self._background is not None:
+            self._background.result(timeout=timeout)
+
+    def _in_context(self, deadline: float | None, fn: Callable[..., T], *args: Any) -> T:
+        if deadline is not None and time.monotonic() > deadline:
+            # queued behind stuck calls: its caller has moved on, and the work is stale
+            raise StorageUnavailable("database call abandoned before it started")
+        with self.app.app_context():
+            return fn(*args)
+
+    def redis_client(self) -> redis.Redis | None:
+        return self.redis if self.redis is not None and self.redis_breaker.closed() else None
+
+
+def _logged(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Background work has no caller to raise to: its failure is logged instead."""
+
+    def run() -> Any:
+        try:
+            return fn()
+        except Exception:
+            log.exception("background storage job %s failed", getattr(fn, "__name__", fn))
+            return None
+
+    return run
+
+
+def _redis(url: str | None, timeout: float) -> redis.Redis | None:
+    if not url:
+        return None
+    return redis.Redis.from_url(
+        str(url), socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+    )
+
 
 def init_app(app: Flask) -> None:
-    url = app.config.get("REDIS_URL")
-    client = None
-    if url:
-        client = redis.Redis.from_url(
-            str(url), socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True
-        )
-    app.extensions["pufa.redis"] = client
+    app.extensions["pufa.storage"] = Storage(app)
+
+
+def storage() -> Storage:
+    return current_app.extensions["pufa.storage"]
 
 
 def redis_client() -> redis.Redis | None:
-    return current_app.extensions.get("pufa.redis")
+    """The shared Redis client, or None when unset or skipped after a timeout."""
+    return storage().redis_client()
 
 
-RedisError = redis.RedisError
+def redis_failed(exc: RedisError) -> None:
+    """Callers report Redis errors here; a timeout (a frozen server) skips Redis for a while."""
+    if isinstance(exc, redis.TimeoutError):
+        storage().redis_breaker.trip(str(exc))
+
+
+def in_database(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` under the storage budget (see `Storage.database`)."""
+    return storage().database(fn, *args)

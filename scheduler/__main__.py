@@ -35,6 +35,17 @@ def build(app) -> BlockingScheduler:
         max_instances=1,
         misfire_grace_time=None,
     )
+    scheduler.add_job(
+        jobs.retain,
+        "cron",
+        hour=3,
+        minute=30,
+        id="pufa-retention",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
     return scheduler
 
 

@@ -1,4 +1,5 @@
-"""The scheduler's one job: every tick, publish what is due (bot/posts.py does the work)."""
+"""The scheduler's jobs: every tick, publish what is due (bot/posts.py does the work); once a
+day, unlink old exchanges from residents (bot/journal.py, PUFA_RETENTION_MONTHS)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from bot import posts
+from bot import journal, posts
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None  # set by python -m scheduler before the scheduler starts
@@ -42,3 +43,16 @@ def tick(now: datetime | None = None) -> posts.TickReport:
                 report.missed,
             )
         return report
+
+
+def retain(now: datetime | None = None) -> int:
+    """Apply the retention setting; a failure is logged and tomorrow's run tries again."""
+    if _app is None:
+        raise RuntimeError("scheduler.jobs.bind(app) was not called")
+    with _app.app_context():
+        months = int(_app.config["RETENTION_MONTHS"])
+        cutoff = journal.retention_cutoff(now or datetime.now(UTC), months)
+        count = journal.anonymise_before(cutoff) if cutoff else 0
+        if count:
+            log.info("retention: %s exchanges older than %s months unlinked", count, months)
+        return count

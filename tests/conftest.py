@@ -113,6 +113,7 @@ def _close_apps():
     yield
     while _apps:
         app = _apps.pop()
+        app.extensions["pufa.storage"].close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

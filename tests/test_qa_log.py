@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -73,7 +75,7 @@ def test_with_the_database_down_the_reply_goes_out_and_the_entry_is_stored_after
         assert len(journal.spooled()) == 1
     outage.end()
     with app.app_context():
-        assert journal.replay_spool() == 1
+        assert journal.replay_spool().written == 1
         assert journal.spooled() == []
     [row] = exchanges(app)
     assert row.msg_key == "msg:555" and row.reply == reply
@@ -81,13 +83,13 @@ def test_with_the_database_down_the_reply_goes_out_and_the_entry_is_stored_after
 
 
 def test_spooled_entries_are_written_by_the_next_request_once_the_database_is_back(
-    app, client, plain_wechat, outage, monkeypatch
+    app, client, plain_wechat, outage
 ):
     outage.start()
     plain_wechat.ask(client, "工资被拖欠", msg_id=601)
     outage.end()
-    monkeypatch.setattr(journal, "_last_replay_check", 0.0)
     plain_wechat.ask(client, "工资被拖欠了咋个整", msg_id=602)
+    app.extensions["pufa.storage"].settle()  # the replay runs beside the reply, not before it
     keys = sorted(row.msg_key for row in exchanges(app))
     assert keys == ["msg:601", "msg:602"]
 
@@ -137,3 +139,46 @@ def test_with_the_database_down_and_the_disk_full_the_resident_still_gets_a_repl
     reply = plain_wechat.ask(client, "老板拖欠工资怎么办", msg_id=991)
     assert "第五十条" in reply
     assert "spool unwritable: msg:991" in caplog.text
+
+
+def test_exchanges_past_the_retention_period_lose_their_link_to_the_resident(app, runner):
+    now = datetime.now(UTC)
+    with app.app_context():
+        for key, age in (("msg:old", 400), ("msg:recent", 30)):
+            db.session.add(
+                Exchange(
+                    msg_key=key,
+                    openid_hash="h" * 64,
+                    kind="subscribe",
+                    question="",
+                    scene="village-7",
+                    received_at=now - timedelta(days=age),
+                )
+            )
+        db.session.commit()
+    result = runner.invoke(args=["journal", "retain"])
+    assert result.output.startswith("1 exchanges received before")
+    old, recent = exchanges(app)
+    assert (old.openid_hash, old.scene) == (None, None)
+    assert recent.openid_hash == "h" * 64 and recent.scene == "village-7"
+
+
+def test_retention_counts_calendar_months():
+    march_31 = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    assert journal.retention_cutoff(march_31, 1) == datetime(2026, 2, 28, 12, tzinfo=UTC)
+    assert journal.retention_cutoff(march_31, 12) == datetime(2025, 3, 31, 12, tzinfo=UTC)
+    assert journal.retention_cutoff(march_31, 0) is None
+
+
+def test_spooled_questions_and_the_demo_database_are_readable_by_the_service_only(
+    app, client, plain_wechat, outage
+):
+    outage.start()
+    plain_wechat.ask(client, "老板拖欠工资，电话13812345678", msg_id=1201)
+    with app.app_context():
+        [path] = journal.spooled()
+        database = db.engine.url.database
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    if database:
+        assert os.stat(database).st_mode & 0o077 == 0

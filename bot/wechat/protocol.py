@@ -66,7 +66,26 @@ def read(config: Mapping[str, Any], args: Mapping[str, str], body: bytes) -> Inb
         raw = message._data  # wechatpy keeps every field of the XML here
     except Exception as exc:  # ExpatError, KeyError on foreign XML, decode errors
         raise Refused(400, f"unreadable XML ({type(exc).__name__})") from None
+    _check_fields(raw)
     return Inbound(message, raw, encrypted, args.get("nonce", ""), args.get("timestamp", ""))
+
+
+REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+TEXTUAL = ("Content", "MsgId", "Event", "EventKey", "Recognition", "MediaId")
+
+
+def _check_fields(raw: Mapping[str, Any]) -> None:
+    """Signed is not well-formed: each field Pufa reads appears once, as text.
+
+    Reports such as PUBLISHJOBFINISH legitimately nest elements; only the fields read here
+    are checked.
+    """
+    for name in REQUIRED:
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise Refused(400, f"{name} missing or repeated")
+    for name in TEXTUAL:
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise Refused(400, f"{name} repeated or nested")
 
 
 def _decrypt(config: Mapping[str, Any], args: Mapping[str, str], body: bytes) -> bytes:

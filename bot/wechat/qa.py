@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import answering, conversations, journal, lawbase
-from bot.extensions import db
 from bot.privacy import mask, openid_hash
 from bot.wechat import render
 
@@ -110,7 +108,8 @@ def reply_once(
     entry.scene = scene
     claim = journal.claim(entry)
     if not claim.owner:
-        reply = claim.reply or journal.wait_for_reply(msg_key)
+        wait = float(current_app.config["RETRY_WAIT_SECONDS"])
+        reply = claim.reply or journal.wait_for_reply(msg_key, timeout=wait)
         if reply is not None:
             log.info("repeat delivery of %s answered from the stored reply", msg_key)
             return reply
@@ -373,10 +372,4 @@ def forget_resident(openid: str) -> None:
     """
     who = hash_openid(openid)
     conversations.forget(who)
-    try:
-        journal.erase(who)
-        db.session.commit()
-    except SQLAlchemyError as exc:
-        db.session.rollback()
-        log.error("database unavailable, erasure spooled: %s", str(exc).splitlines()[0])
-        journal.spool_erasure(who)
+    journal.forget(who)

@@ -55,14 +55,15 @@ def dispatch(inbound: Inbound) -> str:
     """Route one message by type; returns the reply text, or "" for no reply."""
     msg = inbound.message
     if msg.type == "text":
-        return qa.reply_once(
-            msg_key=f"msg:{msg.id}", openid=msg.source, kind="text", text=msg.content or ""
-        )
+        key = _message_key(inbound)
+        return qa.reply_once(msg_key=key, openid=msg.source, kind="text", text=msg.content or "")
     if msg.type == "voice":
         text = getattr(msg, "recognition", None) or ""
-        return qa.reply_once(msg_key=f"msg:{msg.id}", openid=msg.source, kind="voice", text=text)
+        return qa.reply_once(
+            msg_key=_message_key(inbound), openid=msg.source, kind="voice", text=text
+        )
     if msg.type in NON_TEXT_TYPES:
-        return qa.reply_once(msg_key=f"msg:{msg.id}", openid=msg.source, kind="non_text")
+        return qa.reply_once(msg_key=_message_key(inbound), openid=msg.source, kind="non_text")
     if (
         inbound.raw.get("MsgType") == "event"
     ):  # also events wechatpy does not know (PUBLISHJOBFINISH)
@@ -118,6 +119,16 @@ EVENTS = {
     "masssendjobfinish": _job_finish,
     "publishjobfinish": _job_finish,
 }
+
+
+def _message_key(inbound: Inbound) -> str:
+    """WeChat's retries repeat the MsgId (W2). A message without a usable one is keyed by its
+    sender, time and whole content, so it is never answered with another resident's reply."""
+    msg_id = str(inbound.raw.get("MsgId") or "").strip()
+    if msg_id.isdigit() and int(msg_id) > 0:
+        return f"msg:{msg_id}"
+    fields = "|".join(f"{k}={v}" for k, v in sorted(inbound.raw.items()) if k != "MsgId")
+    return "nomsg:" + hashlib.sha256(fields.encode()).hexdigest()[:40]
 
 
 def _event_key(openid: str, create_time: str, event: str, event_key: str = "") -> str:
