@@ -13,6 +13,7 @@ from bot import (
     config,
     errors,
     fulltext,
+    headers,
     lawbase,
     privacy,
     semantic,
@@ -60,4 +61,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(demo.bp)
     cli.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     return app

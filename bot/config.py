@@ -8,6 +8,7 @@ WeChat token, and the demo chat page switched on.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -23,6 +24,9 @@ class Defaults:
     WECHAT_TOKEN = DEV_WECHAT_TOKEN
     WECHAT_APP_ID = "wxpufademo000000"
     WECHAT_AES_KEY = None  # 43 characters; unset means plaintext mode
+    # plain | compatible | safe, as set in the official-account console (W5). Safe refuses
+    # plaintext bodies; unset: compatible with a key, plain without.
+    WECHAT_ENCRYPTION = None
     WECHAT_AES_KEY_PREVIOUS = None  # kept while WeChat may still encrypt with the old key
     WECHAT_APP_SECRET = None  # needed only to publish posts
     WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"  # the demo points it at the fake
@@ -57,13 +61,25 @@ class Defaults:
 
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode
     REPLY_MAX_BYTES = 2048  # the commonly cited limit of one passive text reply
-    DEMO_PAGE = None  # default: on outside production
+    DEMO_PAGE = False  # the chat page speaks as demo residents: on only when the demo is asked for
 
     # The township's own justice office, shown in every answer.
     JUSTICE_OFFICE_NAME = "本乡镇司法所"
     JUSTICE_OFFICE_PHONE = None
     JUSTICE_OFFICE_ADDRESS = None
     JUSTICE_OFFICE_HOURS = "工作日 8:30-12:00，14:30-17:30"
+
+
+AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+# Values copied unchanged from deploy/pufa.cfg.example (or shaped like them) are refused.
+PLACEHOLDERS = {
+    "SECRET_KEY": lambda v: v.startswith("change-me") or len(v) < 16,
+    "WECHAT_TOKEN": lambda v: "公众号后台" in v or v.startswith("the "),
+    "WECHAT_APP_ID": lambda v: not re.fullmatch(r"wx[0-9a-f]{16}", v),
+    "JUSTICE_OFFICE_NAME": lambda v: "某某" in v,
+    "JUSTICE_OFFICE_PHONE": lambda v: not any(ch in "123456789" for ch in v),
+    "JUSTICE_OFFICE_ADDRESS": lambda v: "某某" in v,
+}
 
 
 class ConfigError(RuntimeError):
@@ -88,13 +104,21 @@ def finalize(config: MutableMapping[str, Any], instance_path: str, root_path: st
         config["EMBEDDING_CACHE"] = os.path.join(instance_path, "embeddings.sqlite3")
     if isinstance(config.get("EMBEDDINGS"), str):
         config["EMBEDDINGS"] = config["EMBEDDINGS"].lower() not in ("0", "false", "no", "off")
-    if config.get("DEMO_PAGE") is None:
-        config["DEMO_PAGE"] = config.get("ENV") != "production"
+    if isinstance(config.get("DEMO_PAGE"), str):
+        config["DEMO_PAGE"] = config["DEMO_PAGE"].lower() in ("1", "true", "yes", "on")
+    if config.get("ENV") == "production":
+        config["DEMO_PAGE"] = False  # never in production, whatever else says
     for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "JUSTICE_OFFICE_PHONE"):
         if config.get(key) is not None:  # from_prefixed_env turns "12348" into an int
             config[key] = str(config[key])
-    if config.get("WECHAT_AES_KEY") and len(str(config["WECHAT_AES_KEY"])) != 43:
+    if config.get("WECHAT_AES_KEY") and not AES_KEY.fullmatch(str(config["WECHAT_AES_KEY"])):
         raise ConfigError("PUFA_WECHAT_AES_KEY must be 43 characters (WeChat's EncodingAESKey)")
+    if not config.get("WECHAT_ENCRYPTION"):
+        config["WECHAT_ENCRYPTION"] = "compatible" if config.get("WECHAT_AES_KEY") else "plain"
+    if config["WECHAT_ENCRYPTION"] not in ("plain", "compatible", "safe"):
+        raise ConfigError("PUFA_WECHAT_ENCRYPTION must be plain, compatible or safe")
+    if config["WECHAT_ENCRYPTION"] != "plain" and not config.get("WECHAT_AES_KEY"):
+        raise ConfigError("PUFA_WECHAT_ENCRYPTION needs PUFA_WECHAT_AES_KEY")
     if config.get("ENV") == "production":
         _check_production(config)
 
@@ -108,6 +132,9 @@ def _check_production(config: MutableMapping[str, Any]) -> None:
         raise ConfigError("PUFA_WECHAT_APP_ID is not set")
     if not config.get("JUSTICE_OFFICE_PHONE"):
         raise ConfigError("PUFA_JUSTICE_OFFICE_PHONE is not set (every answer shows it)")
+    for key, looks_copied in PLACEHOLDERS.items():
+        if config.get(key) is not None and looks_copied(str(config[key])):
+            raise ConfigError(f"PUFA_{key} still holds the example's placeholder")
 
 
 def _normalise_db_url(url: str) -> str:

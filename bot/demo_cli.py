@@ -30,9 +30,11 @@ DEMO_SECRET = "pufa-demo-secret"
 @with_appcontext
 def demo(port: int, api_port: int, tick: int) -> None:
     """Run the demo: web app, stand-in WeChat API and scheduler together."""
-    app = current_app._get_current_object()
-    if app.config.get("ENV") == "production":
+    if current_app.config.get("ENV") == "production":
         raise click.UsageError("the demo never runs with PUFA_ENV=production")
+    from bot import create_app
+
+    app = create_app({"DEMO_PAGE": True})  # the chat page exists only in this app
     fake = FakeWeChat(app.config["WECHAT_APP_ID"], DEMO_SECRET)
     api = make_server("127.0.0.1", api_port, create_fake_api(fake), threaded=True)
     threading.Thread(target=api.serve_forever, daemon=True, name="fake-wechat-api").start()

@@ -64,6 +64,8 @@ class Storage:
         self.redis_breaker = Breaker("redis", retry)
         self.redis = _redis(cfg.get("REDIS_URL"), float(cfg["REDIS_TIMEOUT_MS"]) / 1000)
         self.local_conversations: dict[str, dict[str, Any]] = {}  # both stores down
+        self._remembered: dict[str, tuple[float, str]] = {}  # key → (expiry, value)
+        self._remember_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._background: Future[Any] | None = None
@@ -114,6 +116,19 @@ class Storage:
             raise StorageUnavailable("database call abandoned before it started")
         with self.app.app_context():
             return fn(*args)
+
+    def remember(self, key: str, value: str, ttl: float) -> str:
+        """In-process SET NX with expiry: stores `value` unless `key` holds a live one, and
+        returns what `key` holds."""
+        now = time.monotonic()
+        with self._remember_lock:
+            if len(self._remembered) > 10_000:
+                self._remembered = {k: v for k, v in self._remembered.items() if v[0] > now}
+            held = self._remembered.get(key)
+            if held is not None and held[0] > now:
+                return held[1]
+            self._remembered[key] = (now + ttl, value)
+            return value
 
     def redis_client(self) -> redis.Redis | None:
         return self.redis if self.redis is not None and self.redis_breaker.closed() else None

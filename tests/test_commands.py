@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select
 
 from bot import create_app
 from bot.config import ConfigError
-from tests.conftest import ROOT, flask_cli
+from bot.extensions import db
+from bot.models import Exchange
+from bot.wechat import qa
+from tests.conftest import ROOT, flask_cli, make_app
 
 
 def test_ask_prints_the_reply_a_resident_would_get(runner):
@@ -47,10 +50,14 @@ def test_the_models_and_the_migrations_agree(tmp_path):
     ("settings", "missing"),
     [
         ({}, "PUFA_SECRET_KEY"),
-        ({"SECRET_KEY": "s3cret"}, "PUFA_WECHAT_TOKEN"),
-        ({"SECRET_KEY": "s3cret", "WECHAT_TOKEN": "t"}, "PUFA_WECHAT_APP_ID"),
+        ({"SECRET_KEY": "s3cret-0123456789ab"}, "PUFA_WECHAT_TOKEN"),
+        ({"SECRET_KEY": "s3cret-0123456789ab", "WECHAT_TOKEN": "t"}, "PUFA_WECHAT_APP_ID"),
         (
-            {"SECRET_KEY": "s3cret", "WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wx1"},
+            {
+                "SECRET_KEY": "s3cret-0123456789ab",
+                "WECHAT_TOKEN": "t",
+                "WECHAT_APP_ID": "wx0123456789abcdef",
+            },
             "PUFA_JUSTICE_OFFICE_PHONE",
         ),
     ],
@@ -65,14 +72,49 @@ def test_a_wrong_length_aes_key_is_refused_at_start(tmp_path):
         create_app({"WECHAT_AES_KEY": "short", "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
 
 
-def test_production_hides_the_demo_page(tmp_path):
+PRODUCTION = {
+    "SECRET_KEY": "s3cret-0123456789ab",
+    "WECHAT_TOKEN": "t0ken",
+    "WECHAT_APP_ID": "wx0123456789abcdef",
+    "JUSTICE_OFFICE_PHONE": "0871-65123456",
+}
+
+
+def example_settings() -> dict:
+    """deploy/pufa.cfg.example as an operator who copied it unchanged would run it."""
+    namespace: dict = {}
+    exec((ROOT / "deploy" / "pufa.cfg.example").read_text(encoding="utf-8"), namespace)
+    return {k: v for k, v in namespace.items() if k.isupper() and k != "DATABASE_URL"}
+
+
+def test_production_refuses_the_example_configuration_unchanged(tmp_path):
+    with pytest.raises(ConfigError):
+        create_app({**example_settings(), "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["SECRET_KEY", "WECHAT_TOKEN", "WECHAT_APP_ID", "JUSTICE_OFFICE_NAME", "JUSTICE_OFFICE_PHONE"],
+)
+def test_production_names_each_placeholder_left_from_the_example(tmp_path, key):
+    placeholder = example_settings()[key]
+    settings = {**PRODUCTION, "ENV": "production", key: placeholder}
+    with pytest.raises(ConfigError, match=f"PUFA_{key}"):
+        create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+
+
+def test_the_demo_page_is_off_unless_the_demo_is_asked_for(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    assert app.test_client().get("/demo/").status_code == 404
+    assert app.test_client().post("/demo/send", json={"text": "工资"}).status_code == 404
+
+
+def test_production_hides_the_demo_page_even_when_asked(tmp_path):
     app = create_app(
         {
             "ENV": "production",
-            "SECRET_KEY": "s",
-            "WECHAT_TOKEN": "t",
-            "WECHAT_APP_ID": "wx1",
-            "JUSTICE_OFFICE_PHONE": "1",
+            "DEMO_PAGE": True,
+            **PRODUCTION,
             "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
         }
     )
@@ -87,7 +129,13 @@ def test_configuration_comes_from_pufa_environment_variables(tmp_path, monkeypat
     assert app.config["JUSTICE_OFFICE_PHONE"] == "12348"
 
 
-def test_the_demo_page_sends_through_the_signed_webhook(app, client):
+@pytest.fixture
+def demo_client(tmp_path):
+    return make_app(tmp_path, DEMO_PAGE=True).test_client()
+
+
+def test_the_demo_page_sends_through_the_signed_webhook(demo_client):
+    client = demo_client
     page = client.get("/demo/")
     assert page.status_code == 200 and "普法小助手" in page.get_data(as_text=True)
     reply = client.post("/demo/send", json={"text": "老板拖欠工资咋个整"}).get_json()["reply"]
@@ -96,10 +144,33 @@ def test_the_demo_page_sends_through_the_signed_webhook(app, client):
     assert "欢迎关注" in welcome
 
 
-def test_the_demo_page_never_renders_a_residents_text_as_html(client):
-    source = (ROOT / "bot" / "demo" / "templates" / "demo" / "chat.html").read_text(
-        encoding="utf-8"
-    )
+def test_the_demo_page_never_renders_a_residents_text_as_html(demo_client):
+    client = demo_client
+    source = (ROOT / "bot" / "demo" / "static" / "chat.js").read_text(encoding="utf-8")
     assert "innerHTML" not in source and "textContent" in source
+    page = client.get("/demo/").get_data(as_text=True)
+    assert "<script>" not in page and "<style>" not in page  # nothing inline: the CSP holds
     reply = client.post("/demo/send", json={"text": "<script>alert(1)</script>工资"}).get_json()
     assert reply is not None
+
+
+def test_the_demo_page_cannot_speak_as_a_real_resident(tmp_path, plain_wechat):
+    app = make_app(tmp_path, DEMO_PAGE=True)
+    client = app.test_client()
+    plain_wechat.ask(client, "老板拖欠工资咋个整", openid="o-real-follower")
+    client.post("/demo/send", json={"text": "1", "openid": "o-real-follower"})
+    client.post("/demo/send", json={"event": "unsubscribe", "openid": "o-real-follower"})
+    with app.app_context():
+        real = qa.hash_openid("o-real-follower")
+        linked = db.session.scalars(select(Exchange).where(Exchange.openid_hash == real)).all()
+    assert len(linked) == 1  # the demo neither joined the conversation nor unlinked it
+
+
+@pytest.mark.parametrize("path", ["/wechat", "/demo/", "/no-such-page"])
+def test_every_response_carries_the_security_headers(tmp_path, path):
+    client = make_app(tmp_path, DEMO_PAGE=True).test_client()
+    response = client.get(path)
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"

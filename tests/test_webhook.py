@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
@@ -253,3 +254,40 @@ def test_with_redis_unreachable_the_database_takes_over_the_claims(tmp_path, pla
     again = plain_wechat.ask(client, "老板拖欠工资", msg_id=9100)
     assert first == again and "第五十条" in first
     assert count_exchanges(app) == 1
+
+
+def test_in_safe_mode_plaintext_bodies_are_refused(tmp_path, plain_wechat, encrypted_wechat):
+    app = make_app(tmp_path, WECHAT_ENCRYPTION="safe")
+    client = app.test_client()
+    forged = client.post(
+        **plain_wechat.post_kwargs(plain_wechat.sim.event("unsubscribe", openid="o-victim"))
+    )
+    assert forged.status_code == 403
+    assert "第五十条" in encrypted_wechat.ask(client, "老板拖欠工资怎么办")
+
+
+def test_a_captured_callback_url_cannot_carry_another_message(app, client, plain_wechat):
+    plain_wechat.ask(client, "老板拖欠工资怎么办", openid="o-victim")
+    args, body = plain_wechat.sim.request(plain_wechat.sim.text("工资", openid="o-victim"))
+    first = client.post("/wechat", query_string=args, data=body, content_type="text/xml")
+    assert first.status_code == 200
+    again = client.post("/wechat", query_string=args, data=body, content_type="text/xml")
+    assert again.status_code == 200  # WeChat's own retry: the same message
+    forged = plain_wechat.sim.event("unsubscribe", openid="o-victim").encode()
+    refused = client.post("/wechat", query_string=args, data=forged, content_type="text/xml")
+    assert refused.status_code == 403
+    with app.app_context():
+        linked = db.session.scalars(select(Exchange).where(Exchange.openid_hash.is_not(None))).all()
+    assert len(linked) == 2  # the resident's history is still theirs
+
+
+def test_a_chunked_body_over_the_limit_gets_413(client, plain_wechat):
+    kwargs = plain_wechat.text_message("工资")
+    body = kwargs.pop("data") + b"<!--" + b"x" * 70_000 + b"-->"
+    response = client.post(
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+        **kwargs,
+    )
+    assert response.status_code == 413

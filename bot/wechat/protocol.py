@@ -60,6 +60,8 @@ def read(config: Mapping[str, Any], args: Mapping[str, str], body: bytes) -> Inb
     if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
         raise Refused(400, "DTDs and entities are not accepted")
     encrypted = args.get("encrypt_type") == "aes"
+    if not encrypted and config["WECHAT_ENCRYPTION"] == "safe":
+        raise Refused(403, "plaintext refused: the account is in safe mode")
     xml = _decrypt(config, args, body) if encrypted else body
     try:
         message = parse_message(xml)

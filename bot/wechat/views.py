@@ -10,7 +10,7 @@ from wechatpy.replies import create_reply
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import posts
-from bot.wechat import bp, qa
+from bot.wechat import bp, nonces, qa
 from bot.wechat.protocol import Inbound, Refused, read, render, verify
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,14 @@ def verify_server() -> Response:
 @bp.post("/")
 def receive() -> Response:
     """Reply to one message pushed by WeChat."""
+    cfg = current_app.config
     try:
-        verify(current_app.config, request.args)
-        inbound = read(current_app.config, request.args, request.get_data())
+        verify(cfg, request.args)
+        inbound = read(cfg, request.args, _body(int(cfg["MAX_CONTENT_LENGTH"])))
+        if not nonces.first_use(inbound, 2 * int(cfg["WECHAT_MAX_CLOCK_SKEW"])):
+            raise Refused(403, "nonce already used with another message")
     except RequestEntityTooLarge:
-        log.warning("webhook refused: body over %s bytes", current_app.config["MAX_CONTENT_LENGTH"])
+        log.warning("webhook refused: body over %s bytes", cfg["MAX_CONTENT_LENGTH"])
         return _plain("413 body too large", 413)
     except Refused as exc:
         log.warning("webhook refused (%s) from %s", exc.reason, request.remote_addr)
@@ -49,6 +52,15 @@ def receive() -> Response:
         return _plain(SUCCESS, 200)
     xml = create_reply(reply, inbound.message).render()
     return Response(render(current_app.config, inbound, xml), mimetype="application/xml")
+
+
+def _body(limit: int) -> bytes:
+    """The body, or 413. A chunked body has no Content-Length to refuse up front, and
+    Werkzeug cuts it at the limit; a body that fills the limit is taken as over it."""
+    body = request.get_data(cache=True)
+    if len(body) >= limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def dispatch(inbound: Inbound) -> str:
