@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import (
     answering,
@@ -15,6 +16,7 @@ from bot import (
     fulltext,
     headers,
     lawbase,
+    limits,
     privacy,
     semantic,
     stores,
@@ -43,6 +45,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.update(test_config)
     config.finalize(app.config, app.instance_path, app.root_path)
+    if int(app.config["PROXY_HOPS"]):
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     privacy.install_log_filter(app)
     db.init_app(app)
     tune_sqlite(app)
@@ -59,6 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(wechat.bp)
     if app.config["DEMO_PAGE"]:
         app.register_blueprint(demo.bp)
+    limits.init_app(app)
     cli.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

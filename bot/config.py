@@ -59,6 +59,12 @@ class Defaults:
     RETENTION_MONTHS = 12  # exchanges older than this lose their link to the resident; 0 = never
     FOLLOW_UP_SECONDS = 600  # a short follow-up within this keeps the previous topic
 
+    RATE_LIMITS = True
+    RATE_LIMIT_RESIDENT = "12/minute;300/day"  # per resident (openid); past it a polite note
+    RATE_LIMIT_REFUSED = "30/minute"  # refused webhook requests per address; past it 429
+    RATE_LIMIT_DEMO = "60/minute"  # the demo page, per address
+    PROXY_HOPS = 0  # behind nginx: 1, so limits and logs see the client's address
+
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode
     REPLY_MAX_BYTES = 2048  # the commonly cited limit of one passive text reply
     DEMO_PAGE = False  # the chat page speaks as demo residents: on only when the demo is asked for

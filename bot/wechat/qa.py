@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import current_app
 
-from bot import answering, conversations, journal, lawbase
+from bot import answering, conversations, journal, lawbase, limits
 from bot.privacy import mask, openid_hash
 from bot.wechat import render
 
@@ -82,6 +82,7 @@ FOLLOW_UP = re.compile(
 )
 WHICH_OFFICE = re.compile(r"找哪个|找谁|哪个部门|哪个管|去哪|哪里办|找哪里")
 FOLLOW_UP_MAX_CHARS = 16
+LIMITED_KINDS = {"text", "voice", "non_text", "click"}  # what a resident sends; not follows
 
 
 @dataclass
@@ -115,7 +116,10 @@ def reply_once(
             return reply
         log.warning("repeat delivery of %s found no stored reply; answering it now", msg_key)
     try:
-        result = respond(kind=kind, text=text, who=who)
+        if kind in LIMITED_KINDS and not limits.resident_allowed(who):
+            result = Result("limited", render.SLOW_DOWN.format(office=office()))
+        else:
+            result = respond(kind=kind, text=text, who=who)
     except Exception:  # last line of defence: WeChat is waiting
         log.exception("answering failed for message %s", msg_key)  # the key, not the text
         result = Result("failed", render.FALLBACK.format(office=office()))
