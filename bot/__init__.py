@@ -59,9 +59,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     lawbase.init_app(app)  # loads, validates, checks and indexes content once per worker
     answering.init_app(app)  # the emergency and confidence models, the article index
 
-    from bot import cli, demo, wechat
+    from bot import api, cli, demo, wechat
 
     app.register_blueprint(wechat.bp)
+    app.register_blueprint(api.bp)
     if app.config["DEMO_PAGE"]:
         app.register_blueprint(demo.bp)
     limits.init_app(app)

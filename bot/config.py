@@ -63,6 +63,7 @@ class Defaults:
     RATE_LIMIT_RESIDENT = "12/minute;300/day"  # per resident (openid); past it a polite note
     RATE_LIMIT_REFUSED = "30/minute"  # refused webhook requests per address; past it 429
     RATE_LIMIT_DEMO = "60/minute"  # the demo page, per address
+    METRICS_TOKEN = None  # when set, /metrics asks for "Authorization: Bearer <token>"
     PROXY_HOPS = 0  # behind nginx: 1, so limits and logs see the client's address
 
     MAX_CONTENT_LENGTH = 64 * 1024  # WeChat messages are a few KB even in compatible mode

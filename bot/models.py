@@ -143,3 +143,13 @@ class ApiToken(db.Model):
     token: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Heartbeat(db.Model):
+    """The last time a background process did its work: the scheduler's tick, for /readyz."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    worker: Mapped[str | None] = mapped_column(String(120))
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

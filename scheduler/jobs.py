@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from bot import journal, posts
+from bot import health, journal, posts
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None  # set by python -m scheduler before the scheduler starts
@@ -31,6 +31,7 @@ def tick(now: datetime | None = None) -> posts.TickReport:
         raise RuntimeError("scheduler.jobs.bind(app) was not called")
     with _app.app_context():
         report = posts.publish_due(now=now or datetime.now(UTC), worker=worker_name())
+        health.beat(health.SCHEDULER, worker_name())
         if report.started or report.submitted or report.failed or report.missed:
             log.info(
                 "tick: started %s, submitted %s, refused as duplicates %s, retried %s, "

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import make_app
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def live_url(app):
+def live_url(tmp_path):
+    app = make_app(tmp_path, DEMO_PAGE=True)  # the page exists only when the demo is asked for
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

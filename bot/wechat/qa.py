@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import current_app
 
-from bot import answering, conversations, journal, lawbase, limits
+from bot import answering, conversations, journal, lawbase, limits, metrics
 from bot.privacy import mask, openid_hash
 from bot.wechat import render
 
@@ -131,6 +131,7 @@ def reply_once(
         conversations.put(who, result.state)
     entry.latency_ms = round((time.perf_counter() - started) * 1000, 3)
     journal.finish(entry)
+    metrics.observe(result.outcome, time.perf_counter() - started)
     return result.text
 
 
