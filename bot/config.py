@@ -36,6 +36,7 @@ class Defaults:
     POST_GRACE_MINUTES = 360  # a post missed by less than this is sent late, else flagged
     POST_MAX_ATTEMPTS = 6  # transient failures are retried this often, with backoff
     SCHEDULER_TICK_SECONDS = 30
+    SCHEDULER_STANDBY_POLL_SECONDS = 10  # a standby scheduler checks this often to take over
     WECHAT_MAX_CLOCK_SKEW = 300  # seconds; older signed requests are refused as replays
 
     DATABASE_URL = None  # default: sqlite:///<instance>/pufa.sqlite3
@@ -63,6 +64,7 @@ class Defaults:
     RATE_LIMIT_RESIDENT = "12/minute;300/day"  # per resident (openid); past it a polite note
     RATE_LIMIT_REFUSED = "30/minute"  # refused webhook requests per address; past it 429
     RATE_LIMIT_DEMO = "60/minute"  # the demo page, per address
+    LOG_FORMAT = "text"  # or "json": one object per line, with the request id
     METRICS_TOKEN = None  # when set, /metrics asks for "Authorization: Bearer <token>"
     PROXY_HOPS = 0  # behind nginx: 1, so limits and logs see the client's address
 

@@ -303,6 +303,7 @@ def fresh_database(env: dict[str, str]) -> None:
             "api_tokens",
             "exchanges",
             "conversations",
+            "heartbeats",
             "alembic_version",
         ):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))

@@ -91,3 +91,41 @@ def test_wrong_steps_are_refused_with_a_reason(tmp_path, fake_api):
     flask(env, "posts", "create", str(path))
     refused = flask(env, "posts", "approve", "1", "--by", "李四")
     assert refused.returncode == 1 and "现在是草稿，不能审核通过" in refused.stderr
+
+
+def _wait_for(path, text: str, timeout: float = 40) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and text in path.read_text(encoding="utf-8", errors="replace"):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def test_a_standby_scheduler_takes_over_when_the_active_one_dies(tmp_path, fake_api):
+    env = {**env_for(tmp_path, fake_api), "PUFA_SCHEDULER_STANDBY_POLL_SECONDS": "1"}
+    fresh_database(env)
+    procs, logs = [], [tmp_path / "first.log", tmp_path / "second.log"]
+    try:
+        for log_path in logs:
+            with open(log_path, "w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "scheduler"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+            if log_path == logs[0]:
+                assert _wait_for(log_path, "scheduler active"), log_path.read_text()[-2000:]
+        assert _wait_for(logs[1], "scheduler standby"), logs[1].read_text()[-2000:]
+        time.sleep(3)
+        assert "scheduler active" not in logs[1].read_text()  # never two at once
+        procs[0].kill()  # the active one dies without a word
+        assert _wait_for(logs[1], "scheduler active", timeout=30), logs[1].read_text()[-2000:]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=20)
