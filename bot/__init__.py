@@ -17,6 +17,7 @@ from bot import (
     headers,
     lawbase,
     limits,
+    logs,
     privacy,
     semantic,
     stores,
@@ -49,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     privacy.install_log_filter(app)
+    logs.init_app(app)
     db.init_app(app)
     tune_sqlite(app)
     migrate.init_app(app, db, directory=MIGRATIONS, include_object=_ours)

@@ -70,3 +70,35 @@ def test_metrics_can_require_a_token(tmp_path):
     assert client.get("/metrics").status_code == 401
     ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
     assert ok.status_code == 200
+
+
+def test_log_lines_are_json_with_the_request_id_and_masked(tmp_path, plain_wechat):
+    import io
+    import json
+    import logging
+
+    from bot import logs
+
+    app = make_app(tmp_path, LOG_FORMAT="json")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        logs.init_app(app)  # as at start-up: the handler gets the format and the id
+        from bot.privacy import install_log_filter
+
+        install_log_filter(app)
+        kwargs = plain_wechat.text_message("工资")
+        kwargs["query_string"]["signature"] = "0" * 40  # refused, and logged
+        response = app.test_client().post(headers={"X-Request-Id": "nginx-abc123"}, **kwargs)
+        with app.test_request_context(headers={"X-Request-Id": "r-2"}):
+            app.preprocess_request()
+            logging.getLogger("bot.test").warning("resident wrote 13812345678")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert response.headers["X-Request-Id"] == "nginx-abc123"
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    refused = next(r for r in records if "webhook refused" in r["message"])
+    assert refused["request_id"] == "nginx-abc123" and refused["level"] == "WARNING"
+    wrote = next(r for r in records if "resident wrote" in r["message"])
+    assert wrote["request_id"] == "r-2" and "13812345678" not in wrote["message"]
