@@ -291,3 +291,13 @@ def test_a_chunked_body_over_the_limit_gets_413(client, plain_wechat):
         **kwargs,
     )
     assert response.status_code == 413
+
+
+def test_without_redis_a_nonce_is_remembered_by_every_worker(tmp_path, plain_wechat):
+    first, second = make_app(tmp_path), make_app(tmp_path)  # one host, one spool directory
+    plain_wechat.ask(first.test_client(), "老板拖欠工资怎么办", openid="o-victim")
+    args, body = plain_wechat.sim.request(plain_wechat.sim.text("工资", openid="o-victim"))
+    post = {"query_string": args, "content_type": "text/xml"}
+    assert first.test_client().post("/wechat", data=body, **post).status_code == 200
+    forged = plain_wechat.sim.event("unsubscribe", openid="o-victim").encode()
+    assert second.test_client().post("/wechat", data=forged, **post).status_code == 403

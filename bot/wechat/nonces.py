@@ -4,13 +4,20 @@ WeChat signs only token, timestamp and nonce, not the body (plaintext mode), so 
 saw one callback URL could post any body to it while the timestamp is fresh. A nonce is
 therefore remembered for the replay window with the identity of the message it came with; the
 same nonce again is accepted only with that same message (a retry, which the journal answers
-once), never with another. Shared in Redis across workers, else per process.
+once), never with another. Shared in Redis across workers; without Redis, in files under the
+spool directory, which every worker of the host sees (the laptop and single-host case).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import random
+import time
+from pathlib import Path
+
+from flask import current_app
 
 from bot.stores import RedisError, redis_client, redis_failed, storage
 from bot.wechat.protocol import Inbound
@@ -30,5 +37,41 @@ def first_use(inbound: Inbound, window: int) -> bool:
             return r.get(key) == identity
         except RedisError as exc:
             redis_failed(exc)
-            log.warning("redis unavailable for nonces, remembering them in-process: %s", exc)
-    return storage().remember(key, identity, window) == identity
+            log.warning("redis unavailable for nonces, remembering them on disk: %s", exc)
+    try:
+        return _on_disk(key, identity, window)
+    except OSError as exc:  # no disk either: this process's memory is the last resort
+        log.warning("nonce files unavailable, remembering nonces in-process: %s", exc)
+        return storage().remember(key, identity, window) == identity
+
+
+def _on_disk(key: str, identity: str, window: int) -> bool:
+    """An exclusive file per nonce holding its message's identity; stale ones are replaced."""
+    folder = Path(current_app.config["SPOOL_DIR"]) / "nonces"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / hashlib.sha256(key.encode()).hexdigest()[:40]
+    tmp = folder / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}"
+    with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as f:
+        f.write(identity)
+    try:
+        os.link(tmp, path)  # atomic, and fails if the nonce is already known
+    except FileExistsError:
+        if time.time() - path.stat().st_mtime > window:
+            path.unlink(missing_ok=True)  # from an earlier window: the timestamp check
+            return _on_disk(key, identity, window)  # already refuses such requests
+        return path.read_text(encoding="ascii") == identity
+    finally:
+        tmp.unlink(missing_ok=True)
+    if random.random() < 0.01:  # now and then, forget nonces older than the window
+        _sweep(folder, window)
+    return True
+
+
+def _sweep(folder: Path, window: int) -> None:
+    cutoff = time.time() - window
+    for old in folder.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            continue
