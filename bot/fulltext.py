@@ -23,7 +23,10 @@ snippets, whose quotes CI checks against the reference texts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import pickle
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -94,14 +97,43 @@ def package_database() -> Path:
 
 
 _cache: dict[str, FullText] = {}
+_SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
-def load(path: str | Path | None = None) -> FullText:
-    """Read, clean and check every current law; cached per process (the file never changes)."""
+def load(path: str | Path | None = None, cache_dir: str | None = None) -> FullText:
+    """Read, clean and check every current law; cached per process (the file never changes).
+
+    With `cache_dir` the cleaned text is also kept on disk (a pickle in the instance folder,
+    owner-only), keyed by the database file, the package version and this module's source:
+    cleaning 23,000 articles is half of a worker's start-up, and `flask ask` pays it each run.
+    """
     db = str(path or package_database())
     if db not in _cache:
-        _cache[db] = _load(db)
+        _cache[db] = _from_disk(db, cache_dir) if cache_dir else _load(db)
     return _cache[db]
+
+
+def _from_disk(db: str, cache_dir: str) -> FullText:
+    stat = os.stat(db)
+    key = f"{db}|{stat.st_size}|{stat.st_mtime_ns}|{_package_version()}|{_SOURCE_DIGEST}"
+    path = Path(cache_dir, f"fulltext-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pickle")
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)  # our own file, written below, 0600 in the instance folder
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    full = _load(db)
+    try:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with os.fdopen(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as f:
+            pickle.dump(full, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        for old in path.parent.glob("fulltext-*.pickle"):  # earlier versions
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("full-text cache not written (start-up stays slower): %s", exc)
+    return full
 
 
 def _load(db: str) -> FullText:
@@ -254,7 +286,8 @@ def init_app(app) -> None:
     full = None
     if app.config.get("FULLTEXT", True):
         try:
-            full = load(app.config.get("FULLTEXT_DATABASE"))
+            cache_dir = os.path.dirname(app.config["EMBEDDING_CACHE"]) or None
+            full = load(app.config.get("FULLTEXT_DATABASE"), cache_dir=cache_dir)
         except (OSError, sqlite3.Error, ModuleNotFoundError) as exc:
             log.error("full-text tier unavailable, answering from snippets only: %s", exc)
     app.extensions["pufa.fulltext"] = full

@@ -205,3 +205,18 @@ def _touch(path, later: float = 10) -> None:
 
     t = time.time() + later
     os.utime(path, (t, t))
+
+
+def test_the_cleaned_full_text_is_kept_on_disk_for_the_next_start(tmp_path):
+    from bot import fulltext as ft
+
+    stale = tmp_path / "fulltext-000000000000000000000000.pickle"
+    stale.write_bytes(b"an earlier version")
+    first = ft._from_disk(str(ft.package_database()), str(tmp_path))
+    [kept] = list(tmp_path.glob("fulltext-*.pickle"))
+    assert kept != stale and kept.stat().st_mode & 0o777 == 0o600
+    again = ft._from_disk(str(ft.package_database()), str(tmp_path))
+    assert again is not first  # read back from the file
+    law = "中华人民共和国劳动法"
+    assert again.law(law).articles["第五十条"] == first.law(law).articles["第五十条"]
+    assert len(again.laws) == len(first.laws) and again.cleaned == first.cleaned
