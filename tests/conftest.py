@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from bot import create_app
 from bot.extensions import db
 from bot.wechat.simulator import Simulator
+from tests.helpers import APPS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = Path(__file__).parent / "fixtures" / "content"
@@ -104,7 +105,10 @@ def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
     return app
 
 
-_apps: list = []
+# One list whichever way this module was imported: pytest loads it as `conftest`, and test
+# files that import `tests.conftest` get a second copy; the clean-up below must see the apps
+# both copies made, or their database connections stay open until PostgreSQL refuses more.
+_apps = APPS
 
 
 @pytest.fixture(autouse=True)

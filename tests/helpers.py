@@ -9,6 +9,7 @@ from bot import answering
 from bot.wechat import render
 
 OFFICE = "测试镇司法所 电话0871-00000000"
+APPS: list = []  # every app the tests made, closed after each test (conftest._close_apps)
 
 
 @dataclass
