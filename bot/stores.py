@@ -101,9 +101,12 @@ class Storage:
         self._background = self.pool().submit(self._in_context, None, _logged(fn))
 
     def close(self) -> None:
-        """Let the pool's threads end (tests make many apps; a worker's app lives forever)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        """Let the pool's threads end; a later call starts a new pool (tests close their apps
+        after each test, some apps serve a whole module; a worker's app lives forever)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait for the background job, if any (the CLI before exit, and tests)."""
