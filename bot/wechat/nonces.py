@@ -47,8 +47,10 @@ def first_use(inbound: Inbound, window: int) -> bool:
 
 def _on_disk(key: str, identity: str, window: int) -> bool:
     """An exclusive file per nonce holding its message's identity; stale ones are replaced."""
-    folder = Path(current_app.config["SPOOL_DIR"]) / "nonces"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spool = Path(current_app.config["SPOOL_DIR"])
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, as the journal keeps it
+    folder = spool / "nonces"
+    folder.mkdir(mode=0o700, exist_ok=True)
     path = folder / hashlib.sha256(key.encode()).hexdigest()[:40]
     tmp = folder / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}"
     with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as f:
