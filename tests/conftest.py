@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from bot import create_app
 from bot.extensions import db
 from bot.wechat.simulator import Simulator
-from tests.helpers import APPS
+from tests.helpers import APPS, MODULE_APPS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = Path(__file__).parent / "fixtures" / "content"
@@ -78,7 +78,9 @@ def database_url(tmp_path: Path) -> str:
     return os.environ.get("PUFA_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'pufa.sqlite3'}"
 
 
-def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
+def make_app(
+    tmp_path: Path, content: Path = FIXTURE_CONTENT, *, module_scoped: bool = False, **overrides
+):
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -101,26 +103,40 @@ def make_app(tmp_path: Path, content: Path = FIXTURE_CONTENT, **overrides):
     with app.app_context():
         db.drop_all()
         db.create_all()
-    _apps.append(app)
+    (_module_apps if module_scoped else _apps).append(app)
     return app
 
 
 # One list whichever way this module was imported: pytest loads it as `conftest`, and test
 # files that import `tests.conftest` get a second copy; the clean-up below must see the apps
 # both copies made, or their database connections stay open until PostgreSQL refuses more.
-_apps = APPS
+_apps, _module_apps = APPS, MODULE_APPS
+
+
+def _close(app) -> None:
+    """Close an app's connections and threads; a later use opens new ones."""
+    app.extensions["pufa.storage"].close()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)
 def _close_apps():
-    """Close every app's connections after each test, however the test ended."""
+    """Close every app's connections after each test, however the test ended; apps that
+    serve a whole module are closed too, and forgotten when the module ends."""
     yield
     while _apps:
-        app = _apps.pop()
-        app.extensions["pufa.storage"].close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        _close(_apps.pop())
+    for app in _module_apps:
+        _close(app)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _forget_module_apps():
+    yield
+    while _module_apps:
+        _close(_module_apps.pop())
 
 
 @pytest.fixture

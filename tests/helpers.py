@@ -10,6 +10,7 @@ from bot.wechat import render
 
 OFFICE = "测试镇司法所 电话0871-00000000"
 APPS: list = []  # every app the tests made, closed after each test (conftest._close_apps)
+MODULE_APPS: list = []  # apps that serve a whole module: closed after each test and at its end
 
 
 @dataclass

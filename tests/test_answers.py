@@ -43,7 +43,7 @@ OWN_QUESTIONS = {
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
-    app = make_app(tmp_path_factory.mktemp("answers"), content=REAL_CONTENT)
+    app = make_app(tmp_path_factory.mktemp("answers"), content=REAL_CONTENT, module_scoped=True)
     with app.app_context():
         yield answering.context()
 

@@ -19,7 +19,9 @@ _residents = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def real_app(tmp_path_factory):
-    return make_app(tmp_path_factory.mktemp("conversation"), content=REAL_CONTENT)
+    return make_app(
+        tmp_path_factory.mktemp("conversation"), content=REAL_CONTENT, module_scoped=True
+    )
 
 
 @pytest.fixture
