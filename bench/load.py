@@ -93,9 +93,12 @@ def wait_for(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise RuntimeError("server did not start")
 
 
-def start(app_spec: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, int]:
+def start(
+    app_spec: str, env: dict[str, str], cwd: Path, worker_class: str = "sync"
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b"]
+    kind = ["-k", "gthread", "--threads", "4"] if worker_class == "gthread" else ["-k", "sync"]
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", *kind, "-b"]
     command += [f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "--timeout", "30"]
     proc = subprocess.Popen(
         [*command, app_spec], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -184,9 +187,9 @@ def migrate(env: dict[str, str], fresh_postgres: bool) -> None:
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
 
 
-def run_echo(folder: Path, script: Path, seconds: int) -> dict[int, dict]:
+def run_echo(folder: Path, script: Path, seconds: int, worker_class: str) -> dict[int, dict]:
     echo_env = {**os.environ, "PYTHONPATH": str(folder)}
-    proc, port = start("echo_app:app", echo_env, folder)
+    proc, port = start("echo_app:app", echo_env, folder, worker_class)
     echo = {}
     try:
         for c in (8, 32):
@@ -220,6 +223,7 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["greetings", "questions"], help="one kind of load")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo (ratios: n/a)")
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="pufa-load-"))
     script = folder / "requests.lua"
@@ -235,18 +239,18 @@ def main() -> None:
 
     print("| server, load | req/s | p50 ms | p99 ms | errors | non-200 | ÷ echo |")
     print("|---|---|---|---|---|---|---|")
-    echo = {} if args.no_echo else run_echo(folder, script, args.seconds)
+    echo = {} if args.no_echo else run_echo(folder, script, args.seconds, args.worker_class)
     for label, database_url, redis_url in setups:
         env = pufa_env(folder, database_url, redis_url, args.embedding_threads)
         migrate(env, fresh_postgres=bool(database_url))
-        proc, port = start("bot:create_app()", env, ROOT)
+        proc, port = start("bot:create_app()", env, ROOT, args.worker_class)
         warm_up(port, folder)
         try:
             for kind, texts in kinds.items():
                 for c in (8, 32):
                     data = requests_file(texts, 20_000, folder)
                     result = wrk(port, c, args.seconds, data, script)
-                    name = f"Pufa {label}, {kind}, {c} connections"
+                    name = f"Pufa {label}, {kind}, {c} connections, {args.worker_class}"
                     print(row(name, result, echo.get(c)), flush=True)
         finally:
             proc.terminate()
