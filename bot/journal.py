@@ -17,7 +17,6 @@ a retry that answers and logs it itself.
 from __future__ import annotations
 
 import calendar
-import hashlib
 import json
 import logging
 import os
@@ -43,12 +42,15 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from bot.extensions import db
 from bot.models import Conversation, Exchange
 from bot.stores import (
+    DiskKeys,
     RedisError,
     StorageUnavailable,
     in_database,
+    private_dir,
     redis_client,
     redis_failed,
     storage,
+    write_atomically,
 )
 
 log = logging.getLogger(__name__)
@@ -138,48 +140,34 @@ def _claim_in_database(entry: Entry) -> tuple[bool, str | None]:
 # -- claims on the local disk: the last resort, shared by the workers of one host --------------
 
 
-def _claim_path(msg_key: str) -> Path:
-    return spool_dir() / "claims" / hashlib.sha256(msg_key.encode()).hexdigest()[:40]
+def _disk_claims() -> DiskKeys:
+    return DiskKeys(spool_dir(), "claims", DISK_CLAIM_TTL)
 
 
 def _claim_on_disk(entry: Entry) -> Claim:
-    path = _claim_path(entry.msg_key)
     try:
-        _private_dir(path.parent)
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        return Claim(entry, owner=False, reply=_disk_reply(entry.msg_key))
+        held = _disk_claims().add(entry.msg_key, PENDING)
     except OSError as exc:  # nothing left to claim with: answer, a retry may answer too
         log.critical("no store can claim %s, answering it unclaimed: %s", entry.msg_key, exc)
         return Claim(entry, owner=True)
+    if held is not None:
+        return Claim(entry, owner=False, reply=held or None)
     entry.claimed_on = "disk"
     return Claim(entry, owner=True)
 
 
 def _disk_reply(msg_key: str) -> str | None:
     try:
-        return _claim_path(msg_key).read_text(encoding="utf-8") or None
+        return _disk_claims().get(msg_key) or None
     except OSError:
         return None
 
 
 def _share_on_disk(msg_key: str, reply: str) -> None:
-    path = _claim_path(msg_key)
     try:
-        _private_dir(path.parent)
-        _write_atomically(path, reply)
+        _disk_claims().set(msg_key, reply)
     except OSError as exc:
         log.error("reply of %s not shared on disk: %s", msg_key, exc)
-
-
-def _sweep_disk_claims(now: float) -> None:
-    folder = spool_dir() / "claims"
-    for path in folder.iterdir() if folder.is_dir() else []:
-        try:
-            if now - path.stat().st_mtime > DISK_CLAIM_TTL:
-                path.unlink()
-        except OSError:
-            continue  # another worker swept it
 
 
 # -- retries waiting for the first delivery's reply ---------------------------------------------
@@ -304,34 +292,14 @@ def _spool_record(record: dict[str, Any]) -> Path | None:
     """Write the record; if even the disk fails, say so loudly and let the reply go out."""
     try:
         folder = spool_dir()
-        _private_dir(folder)
+        private_dir(folder)
         final = folder / f"{time.time_ns()}-{uuid.uuid4().hex}.json"
-        _write_atomically(final, json.dumps(record, ensure_ascii=False))
+        write_atomically(final, json.dumps(record, ensure_ascii=False))
         return final
     except OSError as exc:
         key = record.get("msg_key") or "an erasure"
         log.critical("database down AND spool unwritable: %s is lost from the log (%s)", key, exc)
         return None
-
-
-def _private_dir(folder: Path) -> None:
-    """Residents' words wait here: readable by the service's user only.
-
-    `folder` is the spool directory or one of its subdirectories (claims, quarantine).
-    """
-    spool_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.mkdir(mode=0o700, exist_ok=True)
-
-
-def _write_atomically(final: Path, text: str) -> None:
-    """Temp file (0600), fsync, rename: a reader sees the whole file or none of it."""
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
 
 
 def spooled() -> list[Path]:
@@ -424,10 +392,10 @@ def _quarantine(mine: Path, name: str, raw: str, exc: Exception) -> None:
         record = raw
     reason = f"{type(exc).__name__}: {_short(exc)}"
     folder = spool_dir() / "quarantine"
-    _private_dir(folder)
+    private_dir(spool_dir(), folder)
     quarantined_at = datetime.now(UTC).isoformat()
     doc = {"reason": reason, "quarantined_at": quarantined_at, "record": record}
-    _write_atomically(folder / name, json.dumps(doc, ensure_ascii=False))
+    write_atomically(folder / name, json.dumps(doc, ensure_ascii=False))
     mine.unlink()
     log.error("spooled entry %s quarantined: %s", name, reason)
 
@@ -534,13 +502,8 @@ def _maybe_replay() -> None:
     if now - store.last_replay_check < REPLAY_EVERY:
         return
     store.last_replay_check = now
-    if spooled() or (spool_dir() / "claims").is_dir():
-        store.in_background(_replay_and_sweep)
-
-
-def _replay_and_sweep() -> None:
-    replay_spool()
-    _sweep_disk_claims(time.time())
+    if spooled():
+        store.in_background(replay_spool)
 
 
 def _redis_key(msg_key: str) -> str:

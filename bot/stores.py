@@ -15,12 +15,17 @@ database (and the database to the local disk) when Redis is unset, unreachable o
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
@@ -135,6 +140,81 @@ class Storage:
 
     def redis_client(self) -> redis.Redis | None:
         return self.redis if self.redis is not None and self.redis_breaker.closed() else None
+
+
+class DiskKeys:
+    """Redis's SET NX, GET and SET as owner-only files in one folder under `root`.
+
+    What the workers of one host share when Redis is absent or down: the journal's claims and
+    replies, the webhook's nonces. A key older than `ttl` counts as gone. Writes are atomic
+    (a temp file, then a link or a rename), so a reader never sees half a value.
+    """
+
+    def __init__(self, root: Path, name: str, ttl: float):
+        self.root, self.folder, self.ttl = root, root / name, ttl
+
+    def add(self, key: str, value: str) -> str | None:
+        """Store `value` unless `key` holds a live one; None if stored, else the value held."""
+        path = self._path(key)
+        tmp = self._temp(path, value)
+        try:
+            os.link(tmp, path)  # atomic, and fails if the key exists
+        except FileExistsError:
+            if time.time() - path.stat().st_mtime <= self.ttl:
+                return path.read_text(encoding="utf-8")
+            path.unlink(missing_ok=True)  # expired: take it over
+            return self.add(key, value)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if random.random() < 0.01:  # now and then, forget expired keys
+            self.sweep()
+        return None
+
+    def get(self, key: str) -> str | None:
+        try:
+            return self._path(key).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def set(self, key: str, value: str) -> None:
+        path = self._path(key)
+        os.replace(self._temp(path, value), path)
+
+    def sweep(self) -> None:
+        cutoff = time.time() - self.ttl
+        for path in self.folder.iterdir() if self.folder.is_dir() else []:
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                continue  # another worker swept it
+
+    def _path(self, key: str) -> Path:
+        private_dir(self.root, self.folder)
+        return self.folder / hashlib.sha256(key.encode()).hexdigest()[:40]
+
+    def _temp(self, path: Path, value: str) -> Path:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as f:
+            f.write(value)
+        return tmp
+
+
+def private_dir(root: Path, folder: Path | None = None) -> None:
+    """Residents' words wait under `root`: readable by the service's user only."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder is not None:
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+
+def write_atomically(final: Path, text: str) -> None:
+    """Temp file (0600), fsync, rename: a reader sees the whole file or none of it."""
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
 
 
 def _logged(fn: Callable[[], Any]) -> Callable[[], Any]:

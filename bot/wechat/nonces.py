@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import random
-import time
 from pathlib import Path
 
 from flask import current_app
 
-from bot.stores import RedisError, redis_client, redis_failed, storage
+from bot.stores import DiskKeys, RedisError, redis_client, redis_failed, storage
 from bot.wechat.protocol import Inbound
 
 log = logging.getLogger(__name__)
@@ -46,34 +43,6 @@ def first_use(inbound: Inbound, window: int) -> bool:
 
 
 def _on_disk(key: str, identity: str, window: int) -> bool:
-    """An exclusive file per nonce holding its message's identity; stale ones are replaced."""
     spool = Path(current_app.config["SPOOL_DIR"])
-    spool.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, as the journal keeps it
-    folder = spool / "nonces"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / hashlib.sha256(key.encode()).hexdigest()[:40]
-    tmp = folder / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}"
-    with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as f:
-        f.write(identity)
-    try:
-        os.link(tmp, path)  # atomic, and fails if the nonce is already known
-    except FileExistsError:
-        if time.time() - path.stat().st_mtime > window:
-            path.unlink(missing_ok=True)  # from an earlier window: the timestamp check
-            return _on_disk(key, identity, window)  # already refuses such requests
-        return path.read_text(encoding="ascii") == identity
-    finally:
-        tmp.unlink(missing_ok=True)
-    if random.random() < 0.01:  # now and then, forget nonces older than the window
-        _sweep(folder, window)
-    return True
-
-
-def _sweep(folder: Path, window: int) -> None:
-    cutoff = time.time() - window
-    for old in folder.iterdir():
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            continue
+    held = DiskKeys(spool, "nonces", window).add(key, identity)
+    return held is None or held == identity
