@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
     if "demo" in app.blueprints:
         limiter.limit(lambda: cfg["RATE_LIMIT_DEMO"])(app.blueprints["demo"])
     app.extensions["pufa.limiter"] = limiter
+    app.extensions["pufa.resident_limits"] = parse_many(cfg["RATE_LIMIT_RESIDENT"])
 
 
 def _refused(response: Response) -> bool:
@@ -55,10 +56,10 @@ def _storage_options(cfg) -> dict:
 def resident_allowed(who: str) -> bool:
     """Count one message of resident `who`; False once they are over PUFA_RATE_LIMIT_RESIDENT."""
     limiter: Limiter = current_app.extensions["pufa.limiter"]
-    if not current_app.config["RATE_LIMITS"]:
+    if not limiter.enabled:
         return True
     try:
-        items = parse_many(current_app.config["RATE_LIMIT_RESIDENT"])
+        items = current_app.extensions["pufa.resident_limits"]
         return all([limiter.limiter.hit(item, "resident", who) for item in items])
     except Exception as exc:  # storage down: let the resident through
         log.warning("rate limiter unavailable, resident not counted: %s", exc)
