@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import current_app
 
 from bot import articles, domain, emergency, fulltext, lawbase, search, semantic
@@ -112,7 +113,7 @@ class Context:
     embedder: semantic.Embedder | None = None
     detector: emergency.Detector | None = None
     confidence: Confidence | None = None
-    articles_index: Any = None  # fulltext.ArticleIndex, or None
+    articles_index: Any = None  # fulltext.LazyArticleIndex, or None
     domain: domain.Gate | None = None  # None: every message may be a legal question
 
 
@@ -132,9 +133,10 @@ def context() -> Context:
 def answer(text: str, ctx: Context) -> Answer:
     """Answer one resident message (already stripped of WeChat framing)."""
     plain = search.normalise(text)
-    qvec = ctx.embedder.query(plain) if ctx.embedder is not None else None
+    parts = questions_in(text)[:4]
+    qvec, part_vecs = _vectors(plain, parts, ctx)
     alarm = ctx.detector.detect(plain, qvec) if ctx.detector is not None else None
-    result = _answer_law(text, plain, qvec, ctx)
+    result = _answer_law(text, qvec, parts, part_vecs, ctx)
     if alarm is not None and alarm.firm and result.outcome in ("choices", "suggestions"):
         # someone is in danger: safety and people to call, not a list of shaky guesses
         # ("拿着菜刀…要砍人" must not offer 森林法's tree-felling articles)
@@ -143,7 +145,23 @@ def answer(text: str, ctx: Context) -> Answer:
     return result
 
 
-def _answer_law(text: str, plain: str, qvec: Any, ctx: Context) -> Answer:
+def _vectors(plain: str, parts: list[str], ctx: Context) -> tuple[Any, list[Any]]:
+    """The message's embedding and, for several questions, each one's: one model call either
+    way (the whole is the normalised sum of its questions), so a message costs one budget."""
+    if ctx.embedder is None:
+        return None, [None] * len(parts)
+    if len(parts) < 2:
+        return ctx.embedder.query(plain), []
+    vecs = ctx.embedder.parts([search.normalise(p) for p in parts])
+    if vecs is None:
+        return None, [None] * len(parts)
+    whole = vecs.sum(axis=0)
+    return whole / max(float(np.linalg.norm(whole)), 1e-9), list(vecs)
+
+
+def _answer_law(
+    text: str, qvec: Any, parts: list[str], part_vecs: list[Any], ctx: Context
+) -> Answer:
     wanted = articles.asked(text, base=ctx.base, full=ctx.full)
     if wanted is not None:
         return article_answer(wanted)
@@ -152,17 +170,15 @@ def _answer_law(text: str, plain: str, qvec: Any, ctx: Context) -> Answer:
         # farming, prices, health, chit-chat: nothing to cite, whatever the words matched
         return Answer("no_answer", citations=[{"domain": ctx.domain.score(qvec, legal)}])
     whole = _rank_one(text, qvec, ctx)
-    parts = questions_in(text)
     if len(parts) < 2:
         return whole
-    return _several(parts, whole, ctx)
+    return _several(parts, part_vecs, whole, ctx)
 
 
-def _several(parts: list[str], whole: Answer, ctx: Context) -> Answer:
+def _several(parts: list[str], vecs: list[Any], whole: Answer, ctx: Context) -> Answer:
     """Several questions in one message: answer the clearest, offer the others by number."""
     answers = [whole]
-    for part in parts[:4]:
-        qvec = ctx.embedder.query(search.normalise(part)) if ctx.embedder else None
+    for part, qvec in zip(parts, vecs, strict=True):
         answers.append(_rank_one(part, qvec, ctx, fallback=False))
     direct = [a for a in answers if a.outcome == "answered"]
     if not direct:  # no clear answer: each question's best guess, as numbered choices
@@ -346,7 +362,7 @@ def init_app(app) -> None:
     app.extensions["pufa.confidence"] = conf
     app.extensions["pufa.domain"] = domain.Gate.load(embedder)
     app.extensions["pufa.article_index"] = (
-        fulltext.ArticleIndex.build(app.extensions.get("pufa.fulltext"), embedder)
+        fulltext.LazyArticleIndex.build(app.extensions.get("pufa.fulltext"), embedder)
         if embedder is not None
         else None
     )

