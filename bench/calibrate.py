@@ -176,6 +176,70 @@ def calibrate_domain() -> None:
     write_model("domain", out)
 
 
+def calibrate_unsure() -> None:
+    """How much more a message must look legal to be shown numbered choices of snippets.
+
+    Run after `domain` and `confidence`. Tune half: legal questions as the app answers them;
+    out-of-scope messages as they would be answered with the gate open, scored by the gate
+    with themselves left out of its examples. Full-text suggestions are left alone: they
+    serve questions beyond the curated topics, which the gate, built from the snippets'
+    phrasings, scores low by construction. The rule "gate score at least
+    a - b * confidence" is chosen to turn away the most out-of-scope messages without
+    losing a legal question's right first article.
+    """
+    import dataclasses
+
+    from bot import answering, search
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import harness
+
+    app = harness.make_app()
+    with app.app_context():
+        ctx = answering.context()
+        gate, legal_vecs = ctx.domain, ctx.base.semantic.questions
+        open_ctx = dataclasses.replace(ctx, domain=None)
+        at = {e["text"]: i for i, e in enumerate(gate.examples)}
+        legal, other = [], []
+        for r in evalsets.load("legal", "tune"):
+            a = answering.answer(r["text"], open_ctx)
+            s = gate.score(ctx.embedder.query(search.normalise(r["text"])), legal_vecs)
+            cited = harness.cited(a)
+            legal.append((a.outcome, s, a.confidence, bool(cited) and cited[0] in r["articles"]))
+        for r in evalsets.load("out_of_scope", "tune"):
+            a = answering.answer(r["text"], open_ctx)
+            qvec = ctx.embedder.query(search.normalise(r["text"]))
+            other.append(
+                (a.outcome, gate.score(qvec, legal_vecs, exclude=at.get(r["text"])), a.confidence)
+            )
+
+    def shown(outcome, s, p, a, b):
+        if s is not None and s < gate.threshold:
+            return False
+        if outcome == "choices" and s is not None and s < a - b * (p or 0.0):
+            return False
+        return outcome != "no_answer"
+
+    def figures(a, b):
+        right = np.mean([ok and shown(o, s, p, a, b) for o, s, p, ok in legal])
+        cited = sum(shown(o, s, p, a, b) for o, s, p in other)
+        return right, cited
+
+    base_right, base_cited = figures(gate.threshold, 0.0)
+    grid = [
+        (a, b, *figures(a, b))
+        for a in np.arange(gate.threshold, 0.8, 0.025)
+        for b in np.arange(0.0, 1.01, 0.05)
+    ]
+    keep = [g for g in grid if g[2] >= base_right - 1e-9]
+    a, b, right, cited = min(keep, key=lambda g: (g[3], g[0], g[1]))
+    print(f"without the rule: right first {base_right:.3f}, out-of-scope cited {base_cited}")
+    print(f"unsure_at {a:.3f}, unsure_slope {b:.2f}: right first {right:.3f}, cited {cited}")
+    data = json.loads((ROOT / "bot" / "data" / "domain.json").read_text(encoding="utf-8"))
+    data.update(unsure_at=round(float(a), 3), unsure_slope=round(float(b), 2))
+    write_model("domain", data)
+
+
 def calibrate_confidence() -> None:
     """Fit P(top snippet is right) and choose the answer / choices / suggestion thresholds."""
     import harness
@@ -278,5 +342,6 @@ if __name__ == "__main__":
         "emergency": calibrate_emergency,
         "confidence": calibrate_confidence,
         "domain": calibrate_domain,
+        "unsure": calibrate_unsure,
     }
     jobs[what]()

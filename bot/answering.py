@@ -166,13 +166,18 @@ def _answer_law(
     if wanted is not None:
         return article_answer(wanted)
     legal = ctx.base.semantic.questions if ctx.base.semantic is not None else None
-    if ctx.domain is not None and not ctx.domain.legal(qvec, legal):
+    gate = ctx.domain.score(qvec, legal) if ctx.domain is not None else None
+    if gate is not None and gate < ctx.domain.threshold:
         # farming, prices, health, chit-chat: nothing to cite, whatever the words matched
-        return Answer("no_answer", citations=[{"domain": ctx.domain.score(qvec, legal)}])
+        return Answer("no_answer", citations=[{"domain": gate}])
     whole = _rank_one(text, qvec, ctx)
-    if len(parts) < 2:
-        return whole
-    return _several(parts, part_vecs, whole, ctx)
+    result = whole if len(parts) < 2 else _several(parts, part_vecs, whole, ctx)
+    unsure = result.outcome == "choices"
+    if unsure and ctx.domain is not None and not ctx.domain.choices_ok(gate, result.confidence):
+        # unsure what was meant, and it reads much like the messages that are not legal
+        # questions ("咋个给别人转账"): honesty, not a list of articles
+        return Answer("no_answer", confidence=result.confidence, citations=result.citations)
+    return result
 
 
 def _several(parts: list[str], vecs: list[Any], whole: Answer, ctx: Context) -> Answer:

@@ -31,6 +31,11 @@ class Gate:
         self.examples = data.get("examples", [])  # messages that are not legal questions
         self.threshold = float(data.get("threshold", -1.0))
         self.k = int(data.get("k", 3))
+        # Numbered choices (unsure which snippet is meant) need the message to look more
+        # like a legal question than a confident answer does: at least
+        # `unsure_at - unsure_slope * confidence` (fitted by `bench/calibrate.py unsure`).
+        self.unsure_at = float(data.get("unsure_at", self.threshold))
+        self.unsure_slope = float(data.get("unsure_slope", 0.0))
         self.others = others
 
     @classmethod
@@ -54,6 +59,12 @@ class Gate:
     def legal(self, qvec: np.ndarray | None, legal: np.ndarray | None) -> bool:
         s = self.score(qvec, legal)
         return True if s is None else s >= self.threshold
+
+    def choices_ok(self, score: float | None, confidence: float | None) -> bool:
+        """May a message with this gate score be shown numbered choices?"""
+        if score is None:
+            return True
+        return score >= self.unsure_at - self.unsure_slope * (confidence or 0.0)
 
 
 def _top_mean(values: np.ndarray, k: int) -> float:

@@ -85,7 +85,16 @@ def test_domestic_violence_is_never_answered_with_farmland(ctx):
 
 @pytest.mark.parametrize(
     "question",
-    ["今天天气怎么样", "红烧肉怎么做好吃", "手机怎么连不上wifi", "你们这里卖不卖化肥"],
+    [
+        "今天天气怎么样",
+        "红烧肉怎么做好吃",
+        "手机怎么连不上wifi",
+        "你们这里卖不卖化肥",
+        # everyday errands and law-ish words in other senses: still nothing to cite
+        "微信上咋个发红包给我孙子",
+        "手机银行咋个查余额",
+        "电视剧里头那个律师最后打赢官司没得",
+    ],
 )
 def test_questions_outside_the_law_cite_nothing(ctx, question):
     result = ask(question, ctx=ctx)
