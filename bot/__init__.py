@@ -33,18 +33,26 @@ def _ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: A
     return not (type_ == "table" and name == "apscheduler_jobs")
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None
+) -> Flask:
     """Build a Pufa app; web workers, the scheduler, the CLI and every test come through here.
+
+    Without `test_config` the configuration is `Defaults`, then instance/pufa.cfg, then the
+    PUFA_* environment, then `overrides`. With it, it is `Defaults` and `test_config` alone:
+    a test or a benchmark never picks up a developer's pufa.cfg or PUFA_* settings.
 
     It never starts threads or the scheduler, and it touches no database: a worker boots even
     while the database is down, and answers residents from the in-memory law base.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config.Defaults)  # SQLite in instance/, no Redis: a laptop runs it
-    app.config.from_pyfile("pufa.cfg", silent=True)  # instance/pufa.cfg, git-ignored
-    app.config.from_prefixed_env("PUFA")  # PUFA_SECRET_KEY=... beats both
     if test_config is not None:
         app.config.update(test_config)
+    else:
+        app.config.from_pyfile("pufa.cfg", silent=True)  # instance/pufa.cfg, git-ignored
+        app.config.from_prefixed_env("PUFA")  # PUFA_SECRET_KEY=... beats both
+        app.config.update(overrides or {})
     config.finalize(app.config, app.instance_path, app.root_path)
     if int(app.config["PROXY_HOPS"]):
         hops = int(app.config["PROXY_HOPS"])

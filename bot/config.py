@@ -1,7 +1,8 @@
 """Configuration: defaults, load order, and the checks that refuse a bad production boot.
 
-Order (later wins): `Defaults` → `instance/pufa.cfg` (git-ignored) → `PUFA_*` environment → a test
-dict. The defaults run the demo on a laptop: SQLite under `instance/`, in-process stores, a dev
+Order (later wins): `Defaults` → `instance/pufa.cfg` (git-ignored) → `PUFA_*` environment →
+`create_app(overrides=...)`. A test configuration (`create_app(test_config)`) replaces the
+middle: `Defaults` → the test dict, nothing from the developer's machine. The defaults run the demo on a laptop: SQLite under `instance/`, in-process stores, a dev
 WeChat token, and the demo chat page switched on.
 """
 

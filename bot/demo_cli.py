@@ -34,7 +34,7 @@ def demo(port: int, api_port: int, tick: int) -> None:
         raise click.UsageError("the demo never runs with PUFA_ENV=production")
     from bot import create_app
 
-    app = create_app({"DEMO_PAGE": True})  # the chat page exists only in this app
+    app = create_app(overrides={"DEMO_PAGE": True})  # the chat page exists only in this app
     fake = FakeWeChat(app.config["WECHAT_APP_ID"], DEMO_SECRET)
     api = make_server("127.0.0.1", api_port, create_fake_api(fake), threaded=True)
     threading.Thread(target=api.serve_forever, daemon=True, name="fake-wechat-api").start()

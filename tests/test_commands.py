@@ -124,9 +124,16 @@ def test_production_hides_the_demo_page_even_when_asked(tmp_path):
 def test_configuration_comes_from_pufa_environment_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("PUFA_JUSTICE_OFFICE_NAME", "青山镇司法所")
     monkeypatch.setenv("PUFA_JUSTICE_OFFICE_PHONE", "12348")  # a number, kept as text
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    monkeypatch.setenv("PUFA_DATABASE_URL", f"sqlite:///{tmp_path}/p.db")
+    app = create_app()
     assert app.config["JUSTICE_OFFICE_NAME"] == "青山镇司法所"
     assert app.config["JUSTICE_OFFICE_PHONE"] == "12348"
+
+
+def test_a_test_configuration_ignores_the_developers_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("PUFA_JUSTICE_OFFICE_NAME", "开发者自己的司法所")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    assert app.config["JUSTICE_OFFICE_NAME"] != "开发者自己的司法所"
 
 
 @pytest.fixture
