@@ -146,6 +146,20 @@ def parse_time(value: str | datetime) -> datetime:
     return (moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment).astimezone(UTC)
 
 
+_CLOCK = re.compile(r"^\s*(\d{1,2})\s*(?:[:：]\s*(\d{2})|点\s*(?:(半)|(\d{1,2})\s*分?)?)\s*$")
+
+
+def parse_clock(value: str) -> tuple[int, int]:
+    """A time of day as staff write it: "09:00", "9:30", "9点", "9点半", "9点15分"."""
+    m = _CLOCK.match(str(value))
+    if m:
+        hour = int(m.group(1))
+        minute = 30 if m.group(3) else int(m.group(2) or m.group(4) or 0)
+        if hour < 24 and minute < 60:
+            return hour, minute
+    raise PostError(f"时刻格式不对：{value}（应为 09:00 这样的 24 小时制，或“9点”“9点半”）")
+
+
 def calendar_time(entry_id: str, at: str, now: datetime) -> datetime:
     """The next first day of a key date, at `at` o'clock Beijing time."""
     from scheduler import campaigns
@@ -153,7 +167,7 @@ def calendar_time(entry_id: str, at: str, now: datetime) -> datetime:
     entries = campaigns.load(current_app.config["CALENDAR_FILE"])
     if entry_id not in entries:
         raise PostError(f"日历里没有关键日期 {entry_id}；可选：{', '.join(entries)}")
-    hour, minute = (int(x) for x in at.split(":"))
+    hour, minute = parse_clock(at)
     today = now.astimezone(TZ).date()
     day = campaigns.next_start(entries[entry_id].rule, today)
     if day is None:

@@ -106,6 +106,25 @@ def test_a_post_on_a_key_date_goes_out_on_that_date(app):
         assert posts.local(fire.send_at) == "2026-12-01 08:30"
 
 
+def test_staff_may_write_the_hour_in_chinese_and_a_wrong_one_is_a_clear_error(app):
+    def on_constitution_day(at: str):
+        return posts.create(
+            actor="张三",
+            title="宪法日",
+            body="正文",
+            audiences=["全体"],
+            on="constitution-day",
+            at=at,
+            now=datetime(2026, 11, 25, tzinfo=UTC),
+        )
+
+    with app.app_context():
+        assert posts.local(on_constitution_day("9点半").send_at) == "2026-12-04 09:30"
+        for bad in ("九点钟", "25:00", "明早"):
+            with pytest.raises(posts.PostError, match="时刻格式不对"):
+                on_constitution_day(bad)
+
+
 def test_two_scheduler_processes_never_send_twice(tmp_path, fake_api):
     schedulers = [publishing_app(tmp_path, fake_api) for _ in range(2)]
     ids = [
