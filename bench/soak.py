@@ -27,11 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from bot import create_app, posts  # noqa: E402
+from bot import campaigns, create_app, posts  # noqa: E402
 from bot.extensions import db  # noqa: E402
 from bot.models import Delivery, Post  # noqa: E402
 from bot.wechat.fakeapi import FakeWeChat, create_fake_api  # noqa: E402
-from scheduler import campaigns  # noqa: E402
 
 AUDIENCES = ["全体", "学生家长", "企业", "农户", "外出务工人员", "村组干部"]
 

@@ -26,9 +26,7 @@ def init_app(app: Flask) -> None:
     from bot.posts_cli import group as posts_group
 
     app.cli.add_command(posts_group)
-    from bot.demo_cli import demo
-
-    app.cli.add_command(demo)
+    # `flask --app bot demo` comes from the scheduler package's `flask.commands` entry point
 
 
 @click.command("ask")

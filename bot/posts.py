@@ -28,7 +28,7 @@ import markdown
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from bot import wechat_client
+from bot import campaigns, wechat_client
 from bot.errors import PufaError
 from bot.extensions import db
 from bot.models import Delivery, Post, PostEvent
@@ -162,8 +162,6 @@ def parse_clock(value: str) -> tuple[int, int]:
 
 def calendar_time(entry_id: str, at: str, now: datetime) -> datetime:
     """The next first day of a key date, at `at` o'clock Beijing time."""
-    from scheduler import campaigns
-
     entries = campaigns.load(current_app.config["CALENDAR_FILE"])
     if entry_id not in entries:
         raise PostError(f"日历里没有关键日期 {entry_id}；可选：{', '.join(entries)}")

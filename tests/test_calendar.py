@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from bot import campaigns
 from bot.errors import ContentError
-from scheduler import campaigns
 from tests.conftest import REAL_CONTENT
 
 

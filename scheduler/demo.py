@@ -1,5 +1,8 @@
 """flask --app bot demo: the whole product on a laptop, in one process.
 
+Registered as a Flask command through the `flask.commands` entry point (pyproject.toml), so
+the web app never imports the scheduler package.
+
 Starts the stand-in WeChat API (bot/wechat/fakeapi.py) on a local port, points the publishing
 path at it, runs the scheduler's tick in a background APScheduler, and serves the webhook and
 the demo chat page. Staff can queue posts with `flask --app bot posts …` in another terminal
