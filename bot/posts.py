@@ -243,8 +243,13 @@ def _move(
     action: str,
     detail: str | None = None,
     error: str | None = None,
+    with_pending: bool = False,
 ) -> bool:
-    """A conditional state change: True only for the one caller that made it."""
+    """A conditional state change: True only for the one caller that made it.
+
+    With `with_pending`, the caller's own unsaved changes (a delivery's new state) go in the
+    same transaction as the post's: both are saved, or neither, whether or not the post moved.
+    """
     before = post.state
     values: dict[str, Any] = {"state": target, "updated_at": datetime.now(UTC)}
     if error is not None:
@@ -253,7 +258,10 @@ def _move(
         update(Post).where(Post.id == post.id, Post.state.in_(sources)).values(**values)
     )
     if result.rowcount != 1:
-        db.session.rollback()
+        if with_pending:
+            db.session.commit()
+        else:
+            db.session.rollback()
         return False
     _event(post, actor, action, before, target, detail or error)
     db.session.commit()
@@ -519,11 +527,18 @@ def _failed_attempt(
         log.warning("delivery %s will be retried: %s", delivery.clientmsgid, exc)
         return
     delivery.state = "failed"
-    db.session.commit()
     reason = f"{delivery.audience}：{exc.reason}"
     if exc.transient:
         reason += f"（已重试 {delivery.attempts} 次）"
-    _move(post, {"publishing"}, "failed", actor="scheduler", action="failed", error=reason)
+    _move(  # one transaction: the delivery and its post fail together
+        post,
+        {"publishing"},
+        "failed",
+        actor="scheduler",
+        action="failed",
+        error=reason,
+        with_pending=True,
+    )
     report.failed.append(delivery.clientmsgid)
     log.error("post %s failed: %s", post.id, exc)
 
@@ -537,7 +552,6 @@ def _expire_confirmations(now: datetime) -> None:
     for delivery in list(waiting):
         delivery.state = "failed"
         delivery.last_error = "管理员没有在30分钟内确认群发，本次群发未发出（不会自动重发）"
-        db.session.commit()
         post = db.session.get(Post, delivery.post_id)
         _move(
             post,
@@ -546,6 +560,7 @@ def _expire_confirmations(now: datetime) -> None:
             actor="scheduler",
             action="confirmation_expired",
             error=delivery.last_error,
+            with_pending=True,
         )
 
 
@@ -599,7 +614,6 @@ def record_job_finish(fields: dict[str, Any]) -> bool:
     delivery.state = "finished" if ok else "failed"
     if not ok:
         delivery.last_error = f"微信报告群发失败：{status}"
-    db.session.commit()
     post = db.session.get(Post, delivery.post_id)
     if ok:
         _event(
@@ -621,6 +635,7 @@ def record_job_finish(fields: dict[str, Any]) -> bool:
             actor="wechat",
             action="report",
             error=delivery.last_error,
+            with_pending=True,
         )
     return True
 

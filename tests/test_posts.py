@@ -333,3 +333,30 @@ def test_a_publish_report_pufa_did_not_ask_for_is_acknowledged_and_logged(
     response = app.test_client().post(**plain_wechat.post_kwargs(plain_wechat.sim._xml(body, None)))
     assert response.status_code == 200 and response.get_data(as_text=True) == "success"
     assert "unknown msg_id 2247483999" in caplog.text
+
+
+def test_a_failure_while_recording_a_failure_leaves_the_post_to_be_retried(
+    app, fake_api, monkeypatch
+):
+    """The delivery and its post fail in one transaction: a crash between the two writes
+    never leaves a failed delivery under a post that stays "publishing" for ever."""
+    post_id = queue(app)
+    fake_api.faults.append({"endpoint": "message/mass/sendall", "errcode": 48001, "times": 5})
+    real_event = posts._event
+
+    def crash_on_failure(post, actor, action, *args):
+        if action == "failed":
+            raise RuntimeError("the process died here")
+        return real_event(post, actor, action, *args)
+
+    monkeypatch.setattr(posts, "_event", crash_on_failure)
+    with pytest.raises(RuntimeError):
+        tick(app, T0)
+    with app.app_context():
+        db.session.rollback()
+        deliveries = db.session.scalars(select(Delivery).where(Delivery.post_id == post_id))
+        assert [d.state for d in deliveries] == ["sending"]  # claimed; not marked failed alone
+    assert state(app, post_id)[0] == "publishing"
+    monkeypatch.setattr(posts, "_event", real_event)
+    tick(app, T0 + timedelta(minutes=30))  # the stale claim is taken again
+    assert state(app, post_id)[0] == "failed"
