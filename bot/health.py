@@ -74,8 +74,7 @@ def _scheduler(now: datetime) -> str:
     row = in_database(lambda: db.session.get(Heartbeat, SCHEDULER))
     if row is None:
         raise LookupError("no tick recorded yet: is python -m scheduler running?")
-    beat_at = row.beat_at if row.beat_at.tzinfo else row.beat_at.replace(tzinfo=UTC)
-    age = (now - beat_at).total_seconds()
+    age = (now - row.beat_at).total_seconds()  # models.UTCDateTime: aware, in UTC
     limit = 3 * int(current_app.config["SCHEDULER_TICK_SECONDS"])
     if age > limit:
         raise TimeoutError(f"last tick {age:.0f} s ago on {row.worker} (limit {limit} s)")

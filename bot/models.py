@@ -7,12 +7,36 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from bot.extensions import db
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment, always aware and in UTC when read, whatever the database keeps.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite drops it, so values are stored as UTC and
+    read back with the zone put back. A naive value is refused: its zone would be a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored: {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Exchange(db.Model):
@@ -37,8 +61,8 @@ class Exchange(db.Model):
     emergency: Mapped[str | None] = mapped_column(String(40))
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     latency_ms: Mapped[float | None] = mapped_column(Float)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "有用" / "没用" said after this reply (useful | not_useful), for the advisers' queue
     feedback: Mapped[str | None] = mapped_column(String(20), index=True)
     # a follow through a parametric QR code: its scene (e.g. a village's code)
@@ -56,9 +80,7 @@ class Conversation(db.Model):
 
     openid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Post(db.Model):
@@ -79,15 +101,13 @@ class Post(db.Model):
     author: Mapped[str | None] = mapped_column(String(40))
     cover_media_id: Mapped[str | None] = mapped_column(String(200))
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)  # tag names; 全体 = all
-    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     calendar_id: Mapped[str | None] = mapped_column(String(60))  # scheduled "on" a key date
     state: Mapped[str] = mapped_column(String(30), default="draft", index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(60))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class PostEvent(db.Model):
@@ -97,7 +117,7 @@ class PostEvent(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(60))
     action: Mapped[str] = mapped_column(String(40))
     from_state: Mapped[str | None] = mapped_column(String(30))
@@ -123,13 +143,13 @@ class Delivery(db.Model):
     # pending | sending | submitted | confirming | finished | failed | missed | cancelled
     state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(80))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     media_id: Mapped[str | None] = mapped_column(String(200))  # the draft, for articles
     msg_id: Mapped[str | None] = mapped_column(String(40), index=True)
     msg_data_id: Mapped[str | None] = mapped_column(String(40))
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # MASSSENDJOBFINISH
 
@@ -141,8 +161,8 @@ class ApiToken(db.Model):
 
     appid: Mapped[str] = mapped_column(String(40), primary_key=True)
     token: Mapped[str | None] = mapped_column(Text)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Heartbeat(db.Model):
@@ -152,4 +172,4 @@ class Heartbeat(db.Model):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     worker: Mapped[str | None] = mapped_column(String(120))
-    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -186,7 +186,7 @@ def act(
     if post.state not in sources:
         raise PostError(f"“{post.title}”现在是{STATES[post.state]}，不能{_VERB[action]}")
     grace = timedelta(minutes=int(current_app.config["POST_GRACE_MINUTES"]))
-    if action == "approve" and _aware(post.send_at) < (now or datetime.now(UTC)) - grace:
+    if action == "approve" and post.send_at < (now or datetime.now(UTC)) - grace:
         raise PostError(
             f"“{post.title}”的发送时间 {local(post.send_at)} 已经过去，请先改时间再审核"
         )
@@ -306,10 +306,10 @@ def quota_warnings(post: Post) -> list[str]:
             ("awaiting_approval", "scheduled", "publishing", "awaiting_confirmation", "published")
         ),
     )
-    when = _aware(post.send_at).astimezone(TZ)
+    when = post.send_at.astimezone(TZ)
     others = [p for p in db.session.scalars(planned) if p.send_at is not None]
     if cfg["WECHAT_ACCOUNT_TYPE"] == "subscription":
-        same_day = [p for p in others if _aware(p.send_at).astimezone(TZ).date() == when.date()]
+        same_day = [p for p in others if p.send_at.astimezone(TZ).date() == when.date()]
         sends = sum(len(p.audiences) for p in same_day) + len(post.audiences)
         if sends > 1:
             return [f"{when.date()} 共安排了 {sends} 次群发，订阅号每天只能群发 1 次，多出的会失败"]
@@ -317,7 +317,7 @@ def quota_warnings(post: Post) -> list[str]:
     same_month = [
         p
         for p in others
-        if (_aware(p.send_at).astimezone(TZ).year, _aware(p.send_at).astimezone(TZ).month)
+        if (p.send_at.astimezone(TZ).year, p.send_at.astimezone(TZ).month)
         == (when.year, when.month)
     ]
     reach = sum(len(p.audiences) for p in same_month) + len(post.audiences)
@@ -327,10 +327,6 @@ def quota_warnings(post: Post) -> list[str]:
             "同时在多个标签里的粉丝会收不到多出的"
         ]
     return []
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- the scheduler's work -----------------------------------------------------------------
@@ -362,7 +358,7 @@ def _start_due_posts(now: datetime, report: TickReport) -> None:
     grace = timedelta(minutes=int(current_app.config["POST_GRACE_MINUTES"]))
     due = db.session.scalars(select(Post).where(Post.state == "scheduled", Post.send_at <= now))
     for post in list(due):
-        late = now - _aware(post.send_at)
+        late = now - post.send_at
         if late > grace:
             reason = f"计划 {local(post.send_at)} 发送时系统未运行，已超过补发时限，请重新安排"
             if _move(

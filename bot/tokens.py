@@ -38,7 +38,7 @@ def current(appid: str, *, now: datetime | None = None) -> str | None:
             log.warning("redis unavailable for the access token, using the database: %s", exc)
     with Session(db.engine) as session:
         row = session.get(ApiToken, appid)
-        if row and row.token and row.expires_at and _aware(row.expires_at) - EARLY > now:
+        if row and row.token and row.expires_at and row.expires_at - EARLY > now:
             return row.token
     return None
 
@@ -77,7 +77,7 @@ def _refresh_db(appid: str, fetch: Fetch, refused: str | None, now: datetime) ->
     with Session(db.engine) as session, session.begin():
         session.execute(update(ApiToken).where(ApiToken.appid == appid).values(locked_at=now))
         row = session.scalar(select(ApiToken).where(ApiToken.appid == appid))
-        fresh = row.token and row.expires_at and _aware(row.expires_at) - EARLY > now
+        fresh = row.token and row.expires_at and row.expires_at - EARLY > now
         if fresh and row.token != refused:
             return row.token
         token, expires_in = fetch(bool(row.token) and row.token == refused)
@@ -98,7 +98,3 @@ def _ensure_row(appid: str) -> None:
 
 def _key(appid: str) -> str:
     return f"pufa:token:{appid}"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
