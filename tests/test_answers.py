@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot import answering
-from tests.conftest import REAL_CONTENT, make_app
+from tests.factories import REAL_CONTENT, make_app
 from tests.helpers import ask
 
 # question → laws any of which is a right basis (the answer, or one of the numbered choices)

@@ -8,7 +8,7 @@ import pytest
 
 from bot import campaigns
 from bot.errors import ContentError
-from tests.conftest import REAL_CONTENT
+from tests.factories import REAL_CONTENT
 
 
 def test_a_fixed_day_recurs_every_year():

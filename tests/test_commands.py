@@ -10,7 +10,7 @@ from bot.config import ConfigError
 from bot.extensions import db
 from bot.models import Exchange
 from bot.wechat import qa
-from tests.conftest import ROOT, flask_cli, make_app
+from tests.factories import ROOT, flask_cli, make_app
 
 
 def test_ask_prints_the_reply_a_resident_would_get(runner):

@@ -14,7 +14,7 @@ import pytest
 from bot import lawbase
 from bot.errors import ContentError
 from bot.wechat import qa, render
-from tests.conftest import (
+from tests.factories import (
     FIXTURE_CONTENT,
     REAL_CONTENT,
     REQUIRED_LAWS,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.extensions import db
 from bot.models import Exchange
-from tests.conftest import REAL_CONTENT, make_app
+from tests.factories import REAL_CONTENT, make_app
 
 _residents = itertools.count(1)
 

@@ -9,9 +9,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 
-from tests.conftest import ROOT, flask_cli
+from tests.factories import ROOT, flask_cli
+
+pytestmark = pytest.mark.slow  # starts real processes
 
 
 def free_port() -> int:

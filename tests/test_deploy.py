@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.factories import ROOT
+
+pytestmark = pytest.mark.slow  # starts real processes
 
 DEPLOY = ROOT / "deploy"
 

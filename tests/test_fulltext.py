@@ -11,7 +11,7 @@ from bot import articles, fulltext, lawbase
 from bot.errors import ContentError
 from bot.extensions import db
 from bot.models import Exchange
-from tests.conftest import (
+from tests.factories import (
     REAL_CONTENT,
     REQUIRED_LAWS,
     ROOT,

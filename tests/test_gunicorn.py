@@ -14,7 +14,9 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bot.wechat.simulator import Simulator
-from tests.conftest import ROOT, TOKEN, database_url, fresh_database
+from tests.factories import ROOT, TOKEN, database_url, fresh_database
+
+pytestmark = pytest.mark.slow  # starts real processes
 
 
 def free_port() -> int:

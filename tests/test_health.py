@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from bot import health
-from tests.conftest import make_app
+from tests.factories import make_app
 
 
 def beat(app, age: timedelta) -> None:

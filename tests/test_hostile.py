@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.wechat.simulator import Simulator
-from tests.conftest import AES_KEY, APP_ID, TOKEN, make_app
+from tests.factories import AES_KEY, APP_ID, TOKEN, make_app
 
 ACCEPTABLE = {200, 400, 403, 413}
 NAMES = [

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from bot.extensions import db
 from bot.models import Exchange
-from tests.conftest import make_app
+from tests.factories import make_app
 
 WAGE_ARTICLE = "第五十条"
 

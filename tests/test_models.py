@@ -9,7 +9,7 @@ from sqlalchemy.exc import StatementError
 
 from bot.extensions import db
 from bot.models import Heartbeat
-from tests.conftest import make_app
+from tests.factories import make_app
 
 
 def test_a_moment_comes_back_aware_and_in_utc(tmp_path):

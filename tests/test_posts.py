@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot import posts
 from bot.extensions import db
 from bot.models import Delivery, Post
-from tests.conftest import publishing_app
+from tests.factories import publishing_app
 
 T0 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)  # 09:00 Beijing time, 国家宪法日
 

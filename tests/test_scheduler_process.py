@@ -8,7 +8,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import APP_ID, FAKE_SECRET, ROOT, database_url, flask_cli, fresh_database
+import pytest
+
+from tests.factories import APP_ID, FAKE_SECRET, ROOT, database_url, flask_cli, fresh_database
+
+pytestmark = pytest.mark.slow  # starts real processes
 
 POST = """+++
 title = "安全生产月：干活前先看安全"

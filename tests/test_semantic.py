@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot import lawbase, search, semantic
-from tests.conftest import copy_content, edit_content
+from tests.factories import copy_content, edit_content
 
 
 class Counting:
@@ -86,7 +86,7 @@ def test_dialect_traditional_and_full_width_forms_are_folded(written, folded):
 
 
 def lawbase_lexicon():
-    from tests.conftest import REAL_CONTENT
+    from tests.factories import REAL_CONTENT
 
     return REAL_CONTENT / "lexicon.toml"
 

@@ -14,7 +14,7 @@ from bot import journal
 from bot.extensions import db
 from bot.models import Exchange
 from bot.wechat import qa
-from tests.conftest import Outage, make_app
+from tests.factories import Outage, make_app
 
 WAGE_ARTICLE = "第五十条"
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from bot import wechat_client
-from tests.conftest import publishing_app
+from tests.factories import publishing_app
 
 
 def with_client(app, fn):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.extensions import db
 from bot.models import Exchange
-from tests.conftest import make_app
+from tests.factories import make_app
 
 
 def count_exchanges(app) -> int:
