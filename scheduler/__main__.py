@@ -6,7 +6,7 @@ within `SCHEDULER_STANDBY_POLL_SECONDS` when the leader dies (scheduler/leader.p
 Its job store is the application database, so the tick job survives restarts; but the truth
 about posts is the `posts` and `deliveries` tables, not the job store (APScheduler's FAQ: a
 job store cannot be shared between processes, and it drops jobs it cannot unpickle). Even a
-second scheduler started by mistake sends nothing twice: bot/posts.py claims each delivery
+second scheduler started by mistake sends nothing twice: bot/posts/publishing.py claims each delivery
 with a conditional UPDATE.
 """
 

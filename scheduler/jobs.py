@@ -1,4 +1,4 @@
-"""The scheduler's jobs: every tick, publish what is due (bot/posts.py does the work); once a
+"""The scheduler's jobs: every tick, publish what is due (bot/posts/ does the work); once a
 day, unlink old exchanges from residents (bot/journal.py, PUFA_RETENTION_MONTHS)."""
 
 from __future__ import annotations

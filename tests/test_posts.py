@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot import posts
 from bot.extensions import db
 from bot.models import Delivery, Post
+from bot.posts import publishing, workflow
 from tests.factories import publishing_app
 
 T0 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)  # 09:00 Beijing time, 国家宪法日
@@ -150,15 +151,15 @@ def test_two_scheduler_processes_never_send_twice(tmp_path, fake_api):
 
 def test_a_crash_between_send_and_commit_does_not_send_again(app, fake_api, monkeypatch):
     post_id = queue(app)
-    real = posts.record_sent
+    real = publishing.record_sent
 
     def crash(*args, **kwargs):
         raise SystemExit("scheduler killed after WeChat accepted the send")
 
-    monkeypatch.setattr(posts, "record_sent", crash)
+    monkeypatch.setattr(publishing, "record_sent", crash)
     with pytest.raises(SystemExit):
         tick(app, T0)
-    monkeypatch.setattr(posts, "record_sent", real)
+    monkeypatch.setattr(publishing, "record_sent", real)
     assert tick(app, T0 + timedelta(minutes=1)).submitted == []  # the claim is still fresh
     report = tick(app, T0 + timedelta(minutes=5))  # the claim is stale: a restart takes it over
     assert len(report.duplicates_refused) == 1
@@ -342,14 +343,14 @@ def test_a_failure_while_recording_a_failure_leaves_the_post_to_be_retried(
     never leaves a failed delivery under a post that stays "publishing" for ever."""
     post_id = queue(app)
     fake_api.faults.append({"endpoint": "message/mass/sendall", "errcode": 48001, "times": 5})
-    real_event = posts._event
+    real_event = workflow._event
 
     def crash_on_failure(post, actor, action, *args):
         if action == "failed":
             raise RuntimeError("the process died here")
         return real_event(post, actor, action, *args)
 
-    monkeypatch.setattr(posts, "_event", crash_on_failure)
+    monkeypatch.setattr(workflow, "_event", crash_on_failure)
     with pytest.raises(RuntimeError):
         tick(app, T0)
     with app.app_context():
@@ -357,6 +358,6 @@ def test_a_failure_while_recording_a_failure_leaves_the_post_to_be_retried(
         deliveries = db.session.scalars(select(Delivery).where(Delivery.post_id == post_id))
         assert [d.state for d in deliveries] == ["sending"]  # claimed; not marked failed alone
     assert state(app, post_id)[0] == "publishing"
-    monkeypatch.setattr(posts, "_event", real_event)
+    monkeypatch.setattr(workflow, "_event", real_event)
     tick(app, T0 + timedelta(minutes=30))  # the stale claim is taken again
     assert state(app, post_id)[0] == "failed"

@@ -1,4 +1,4 @@
-"""Queues, approves and publishes posts: each (post, audience) is sent exactly once.
+"""The scheduler's work: each (post, audience) is sent exactly once.
 
 Rules that make "once" hold (shared/WECHAT.md W10-W13, W19):
 - A post moves between states only through conditional UPDATEs (`_move`), so of two scheduler
@@ -17,319 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import markdown
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from bot import campaigns, wechat_client
-from bot.errors import PufaError
+from bot import wechat_client
 from bot.extensions import db
-from bot.models import Delivery, Post, PostEvent
+from bot.models import Delivery, Post
+from bot.posts.states import CLAIM_TIMEOUT, CONFIRM_WINDOW, EVERYONE, State, local
+from bot.posts.workflow import _event, _move
 
 log = logging.getLogger(__name__)
-
-TZ = ZoneInfo("Asia/Shanghai")
-EVERYONE = "全体"
-CLAIM_TIMEOUT = timedelta(minutes=2)  # a claim older than this was left by a crashed process
-CONFIRM_WINDOW = timedelta(minutes=30)  # mass-send protection (W11)
-STATES = {
-    "draft": "草稿",
-    "awaiting_approval": "待审核",
-    "scheduled": "已排期",
-    "publishing": "发送中",
-    "awaiting_confirmation": "待管理员确认",
-    "published": "已发布",
-    "failed": "发送失败",
-    "cancelled": "已取消",
-    "missed": "已错过",
-}
-_ALLOWED = {
-    "submit": ({"draft"}, "awaiting_approval"),
-    "approve": ({"awaiting_approval"}, "scheduled"),
-    "cancel": ({"draft", "awaiting_approval", "scheduled"}, "cancelled"),
-    "reopen": ({"failed", "missed", "cancelled"}, "draft"),
-}
-
-
-class PostError(PufaError):
-    """A post cannot do what was asked; the message (Chinese) tells staff why."""
-
-
-# -- staff actions ----------------------------------------------------------------------
-
-
-def parse_markdown(text: str) -> dict[str, Any]:
-    """A post file: TOML front matter between +++ lines, then the body in Markdown."""
-    m = re.match(r"^\+\+\+\s*\n(.*?)\n\+\+\+\s*\n(.*)$", text, re.S)
-    if not m:
-        raise PostError("文件开头需要用 +++ 包起来的设置（title、audiences、send_at 或 on）")
-    try:
-        meta = tomllib.loads(m.group(1))
-    except tomllib.TOMLDecodeError as exc:
-        raise PostError(f"设置部分格式有误：{exc}") from None
-    return {**meta, "body": m.group(2).strip()}
-
-
-def create(
-    *,
-    actor: str,
-    title: str,
-    body: str,
-    audiences: list[str],
-    kind: str = "text",
-    send_at: str | datetime | None = None,
-    on: str | None = None,
-    at: str = "09:00",
-    digest: str | None = None,
-    author: str | None = None,
-    cover_media_id: str | None = None,
-    now: datetime | None = None,
-) -> Post:
-    """Create a draft post; its time is a moment (`send_at`) or a calendar key date (`on`)."""
-    if not title.strip() or not body.strip():
-        raise PostError("标题和正文都不能为空")
-    if kind not in ("text", "article"):
-        raise PostError("kind 只能是 text（文字）或 article（图文）")
-    if not audiences:
-        raise PostError('请至少选择一个发送对象（audiences），例如 ["全体"]')
-    if kind == "article" and not cover_media_id:
-        log.info("article without cover_media_id: WeChat requires a cover before sending")
-    post = Post(
-        title=title.strip(),
-        body=body,
-        kind=kind,
-        audiences=list(dict.fromkeys(audiences)),
-        digest=digest,
-        author=author,
-        cover_media_id=cover_media_id,
-        created_by=actor,
-        state="draft",
-    )
-    post.send_at, post.calendar_id = _when(send_at, on, at, now or datetime.now(UTC))
-    db.session.add(post)
-    db.session.flush()
-    _event(post, actor, "create", None, "draft", f"发送时间 {local(post.send_at)}")
-    db.session.commit()
-    return post
-
-
-def _when(
-    send_at: Any, on: str | None, at: str, now: datetime
-) -> tuple[datetime | None, str | None]:
-    if send_at and on:
-        raise PostError("send_at 和 on 只能选一个")
-    if on:
-        return calendar_time(on, at, now), on
-    if not send_at:
-        raise PostError(
-            "请写明发送时间 send_at（如 2026-12-04 09:00）或关键日期 on（如 constitution-day）"
-        )
-    return parse_time(send_at), None
-
-
-def parse_time(value: str | datetime) -> datetime:
-    """Staff write Beijing time; the database keeps UTC (SQLite drops the zone)."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
-        except ValueError:
-            raise PostError(f"时间格式不对：{value}（应为 2026-12-04 09:00）") from None
-    return (moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment).astimezone(UTC)
-
-
-_CLOCK = re.compile(r"^\s*(\d{1,2})\s*(?:[:：]\s*(\d{2})|点\s*(?:(半)|(\d{1,2})\s*分?)?)\s*$")
-
-
-def parse_clock(value: str) -> tuple[int, int]:
-    """A time of day as staff write it: "09:00", "9:30", "9点", "9点半", "9点15分"."""
-    m = _CLOCK.match(str(value))
-    if m:
-        hour = int(m.group(1))
-        minute = 30 if m.group(3) else int(m.group(2) or m.group(4) or 0)
-        if hour < 24 and minute < 60:
-            return hour, minute
-    raise PostError(f"时刻格式不对：{value}（应为 09:00 这样的 24 小时制，或“9点”“9点半”）")
-
-
-def calendar_time(entry_id: str, at: str, now: datetime) -> datetime:
-    """The next first day of a key date, at `at` o'clock Beijing time."""
-    entries = campaigns.load(current_app.config["CALENDAR_FILE"])
-    if entry_id not in entries:
-        raise PostError(f"日历里没有关键日期 {entry_id}；可选：{', '.join(entries)}")
-    hour, minute = parse_clock(at)
-    today = now.astimezone(TZ).date()
-    day = campaigns.next_start(entries[entry_id].rule, today)
-    if day is None:
-        raise PostError(f"{entry_id} 在两年内没有日期")
-    moment = datetime.combine(day, time(hour, minute), tzinfo=TZ)
-    if moment <= now:  # today's occurrence already began: take the next one
-        day = campaigns.next_start(entries[entry_id].rule, today + timedelta(days=1))
-        moment = datetime.combine(day, time(hour, minute), tzinfo=TZ)
-    return moment.astimezone(UTC)
-
-
-def act(
-    post_id: int, action: str, *, actor: str, detail: str | None = None, now: datetime | None = None
-) -> Post:
-    """submit / approve / cancel / reopen, each allowed only from its states."""
-    post = _get(post_id)
-    sources, target = _ALLOWED[action]
-    if post.state not in sources:
-        raise PostError(f"“{post.title}”现在是{STATES[post.state]}，不能{_VERB[action]}")
-    grace = timedelta(minutes=int(current_app.config["POST_GRACE_MINUTES"]))
-    if action == "approve" and post.send_at < (now or datetime.now(UTC)) - grace:
-        raise PostError(
-            f"“{post.title}”的发送时间 {local(post.send_at)} 已经过去，请先改时间再审核"
-        )
-    if not _move(post, sources, target, actor=actor, action=action, detail=detail):
-        raise PostError(f"“{post.title}”刚被别人改过了，请刷新后再试")
-    return post
-
-
-_VERB = {"submit": "提交审核", "approve": "审核通过", "cancel": "取消", "reopen": "重新编辑"}
-
-
-def reschedule(
-    post_id: int,
-    *,
-    actor: str,
-    send_at: str | datetime | None = None,
-    on: str | None = None,
-    at: str = "09:00",
-    now: datetime | None = None,
-) -> Post:
-    post = _get(post_id)
-    if post.state not in ("draft", "awaiting_approval", "scheduled"):
-        raise PostError(f"“{post.title}”现在是{STATES[post.state]}，不能改时间")
-    before = local(post.send_at)
-    post.send_at, post.calendar_id = _when(send_at, on, at, now or datetime.now(UTC))
-    _event(post, actor, "reschedule", post.state, post.state, f"{before} → {local(post.send_at)}")
-    db.session.commit()
-    return post
-
-
-def history(post_id: int) -> list[PostEvent]:
-    return list(
-        db.session.scalars(
-            select(PostEvent)
-            .where(PostEvent.post_id == post_id)
-            .order_by(PostEvent.at, PostEvent.id)
-        )
-    )
-
-
-def _get(post_id: int) -> Post:
-    post = db.session.get(Post, post_id)
-    if post is None:
-        raise PostError(f"没有编号为 {post_id} 的文章")
-    return post
-
-
-def _move(
-    post: Post,
-    sources: set[str],
-    target: str,
-    *,
-    actor: str,
-    action: str,
-    detail: str | None = None,
-    error: str | None = None,
-    with_pending: bool = False,
-) -> bool:
-    """A conditional state change: True only for the one caller that made it.
-
-    With `with_pending`, the caller's own unsaved changes (a delivery's new state) go in the
-    same transaction as the post's: both are saved, or neither, whether or not the post moved.
-    """
-    before = post.state
-    values: dict[str, Any] = {"state": target, "updated_at": datetime.now(UTC)}
-    if error is not None:
-        values["last_error"] = error
-    result = db.session.execute(
-        update(Post).where(Post.id == post.id, Post.state.in_(sources)).values(**values)
-    )
-    if result.rowcount != 1:
-        if with_pending:
-            db.session.commit()
-        else:
-            db.session.rollback()
-        return False
-    _event(post, actor, action, before, target, detail or error)
-    db.session.commit()
-    db.session.refresh(post)
-    return True
-
-
-def _event(
-    post: Post, actor: str, action: str, before: str | None, after: str | None, detail: str | None
-) -> None:
-    db.session.add(
-        PostEvent(
-            post_id=post.id,
-            actor=actor,
-            action=action,
-            from_state=before,
-            to_state=after,
-            detail=detail,
-        )
-    )
-
-
-def local(moment: datetime | None) -> str:
-    if moment is None:
-        return "未定"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M")
-
-
-# -- quotas (W10) ---------------------------------------------------------------------------
-
-
-def quota_warnings(post: Post) -> list[str]:
-    """Warn staff when the plan would exceed the account's mass-send quota."""
-    if post.send_at is None:
-        return []
-    cfg = current_app.config
-    planned = select(Post).where(
-        Post.id != post.id,
-        Post.state.in_(
-            ("awaiting_approval", "scheduled", "publishing", "awaiting_confirmation", "published")
-        ),
-    )
-    when = post.send_at.astimezone(TZ)
-    others = [p for p in db.session.scalars(planned) if p.send_at is not None]
-    if cfg["WECHAT_ACCOUNT_TYPE"] == "subscription":
-        same_day = [p for p in others if p.send_at.astimezone(TZ).date() == when.date()]
-        sends = sum(len(p.audiences) for p in same_day) + len(post.audiences)
-        if sends > 1:
-            return [f"{when.date()} 共安排了 {sends} 次群发，订阅号每天只能群发 1 次，多出的会失败"]
-        return []
-    same_month = [
-        p
-        for p in others
-        if (p.send_at.astimezone(TZ).year, p.send_at.astimezone(TZ).month)
-        == (when.year, when.month)
-    ]
-    reach = sum(len(p.audiences) for p in same_month) + len(post.audiences)
-    if reach > 4:
-        return [
-            f"{when:%Y-%m} 共安排了 {reach} 次群发，服务号每位粉丝每月最多收到 4 次，"
-            "同时在多个标签里的粉丝会收不到多出的"
-        ]
-    return []
-
-
-# -- the scheduler's work -----------------------------------------------------------------
 
 
 @dataclass
@@ -356,13 +58,18 @@ def publish_due(*, now: datetime, worker: str) -> TickReport:
 
 def _start_due_posts(now: datetime, report: TickReport) -> None:
     grace = timedelta(minutes=int(current_app.config["POST_GRACE_MINUTES"]))
-    due = db.session.scalars(select(Post).where(Post.state == "scheduled", Post.send_at <= now))
+    due = db.session.scalars(select(Post).where(Post.state == State.SCHEDULED, Post.send_at <= now))
     for post in list(due):
         late = now - post.send_at
         if late > grace:
             reason = f"计划 {local(post.send_at)} 发送时系统未运行，已超过补发时限，请重新安排"
             if _move(
-                post, {"scheduled"}, "missed", actor="scheduler", action="missed", error=reason
+                post,
+                {State.SCHEDULED},
+                State.MISSED,
+                actor="scheduler",
+                action="missed",
+                error=reason,
             ):
                 db.session.execute(
                     update(Delivery).where(Delivery.post_id == post.id).values(state="missed")
@@ -377,7 +84,12 @@ def _start_due_posts(now: datetime, report: TickReport) -> None:
             else None
         )
         if _move(
-            post, {"scheduled"}, "publishing", actor="scheduler", action="start", detail=detail
+            post,
+            {State.SCHEDULED},
+            State.PUBLISHING,
+            actor="scheduler",
+            action="start",
+            detail=detail,
         ):
             for audience in post.audiences:
                 db.session.add(
@@ -410,7 +122,7 @@ def _sendable(now: datetime) -> list[int]:
     query = (
         select(Delivery.id)
         .join(Post, Post.id == Delivery.post_id)
-        .where(Post.state == "publishing", _claimable(now))
+        .where(Post.state == State.PUBLISHING, _claimable(now))
         .order_by(Delivery.id)
     )
     return list(db.session.scalars(query))
@@ -528,8 +240,8 @@ def _failed_attempt(
         reason += f"（已重试 {delivery.attempts} 次）"
     _move(  # one transaction: the delivery and its post fail together
         post,
-        {"publishing"},
-        "failed",
+        {State.PUBLISHING},
+        State.FAILED,
         actor="scheduler",
         action="failed",
         error=reason,
@@ -551,8 +263,8 @@ def _expire_confirmations(now: datetime) -> None:
         post = db.session.get(Post, delivery.post_id)
         _move(
             post,
-            {"publishing", "awaiting_confirmation"},
-            "failed",
+            {State.PUBLISHING, State.AWAITING_CONFIRMATION},
+            State.FAILED,
             actor="scheduler",
             action="confirmation_expired",
             error=delivery.last_error,
@@ -563,18 +275,18 @@ def _expire_confirmations(now: datetime) -> None:
 def _settle_posts() -> None:
     """A post is published when every delivery is with WeChat; waiting if one needs an admin."""
     busy = db.session.scalars(
-        select(Post).where(Post.state.in_(("publishing", "awaiting_confirmation")))
+        select(Post).where(Post.state.in_((State.PUBLISHING, State.AWAITING_CONFIRMATION)))
     )
     for post in list(busy):
         states = set(db.session.scalars(select(Delivery.state).where(Delivery.post_id == post.id)))
         if not states or states & {"pending", "sending", "failed"}:
             continue
         if "confirming" in states:
-            if post.state == "publishing":
+            if post.state == State.PUBLISHING:
                 _move(
                     post,
-                    {"publishing"},
-                    "awaiting_confirmation",
+                    {State.PUBLISHING},
+                    State.AWAITING_CONFIRMATION,
                     actor="scheduler",
                     action="awaiting_confirmation",
                     detail="等待管理员在手机上确认群发",
@@ -582,8 +294,8 @@ def _settle_posts() -> None:
             continue
         _move(
             post,
-            {"publishing", "awaiting_confirmation"},
-            "published",
+            {State.PUBLISHING, State.AWAITING_CONFIRMATION},
+            State.PUBLISHED,
             actor="scheduler",
             action="published",
         )
@@ -626,8 +338,8 @@ def record_job_finish(fields: dict[str, Any]) -> bool:
     else:
         _move(
             post,
-            {"publishing", "awaiting_confirmation", "published"},
-            "failed",
+            {State.PUBLISHING, State.AWAITING_CONFIRMATION, State.PUBLISHED},
+            State.FAILED,
             actor="wechat",
             action="report",
             error=delivery.last_error,

@@ -1,0 +1,45 @@
+"""Posts: staff queue them, a second person approves, the scheduler publishes them once.
+
+- `states`: the states (a StrEnum), their Chinese names, the staff transitions;
+- `frontmatter`: what staff write (front matter, moments, times of day, key dates);
+- `workflow`: create, submit, approve, cancel, reopen, reschedule, history;
+- `quota`: the account's mass-send quota, as warnings;
+- `publishing`: the scheduler's tick, deliveries, WeChat's reports.
+"""
+
+from bot.posts.frontmatter import calendar_time, parse_clock, parse_markdown, parse_time
+from bot.posts.publishing import (
+    TickReport,
+    clientmsgid,
+    counts,
+    publish_due,
+    record_job_finish,
+    record_sent,
+)
+from bot.posts.quota import quota_warnings
+from bot.posts.states import EVERYONE, STATES, TZ, PostError, State, local
+from bot.posts.workflow import act, create, history, reschedule
+
+__all__ = [
+    "EVERYONE",
+    "STATES",
+    "TZ",
+    "PostError",
+    "State",
+    "TickReport",
+    "act",
+    "calendar_time",
+    "clientmsgid",
+    "counts",
+    "create",
+    "history",
+    "local",
+    "parse_clock",
+    "parse_markdown",
+    "parse_time",
+    "publish_due",
+    "quota_warnings",
+    "record_job_finish",
+    "record_sent",
+    "reschedule",
+]
