@@ -98,7 +98,12 @@ def start(
 ) -> tuple[subprocess.Popen, int]:
     port = free_port()
     kind = ["-k", "gthread", "--threads", "4"] if worker_class == "gthread" else ["-k", "sync"]
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", *kind, "-b"]
+    # Pufa's workers run deploy/gunicorn.conf.py's hooks as in production (its settings are
+    # overridden by the flags below); the echo has no use for them
+    conf = []
+    if app_spec.startswith("bot:"):
+        conf = ["-c", str(Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py")]
+    command = [sys.executable, "-m", "gunicorn", *conf, "-w", "2", *kind, "-b"]
     command += [f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "--timeout", "30"]
     proc = subprocess.Popen(
         [*command, app_spec], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

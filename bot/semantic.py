@@ -100,6 +100,12 @@ def _units(words: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def warm() -> None:
+    """Load what `squeeze` needs now (a server's worker at start; `ask` never waits for it)."""
+    _segmenter()
+    _idf()
+
+
 @functools.cache
 def _segmenter():
     """jieba's default dictionary; custom words would not change which words are rare."""

@@ -28,6 +28,14 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
 
 
+def post_worker_init(worker):
+    """Read what squeezing a long message needs (jieba's dictionary and IDF table, ~1 s) before
+    the worker takes requests, not while a resident's long message waits."""
+    from bot import semantic
+
+    semantic.warm()
+
+
 def child_exit(server, worker):
     """A worker's metrics files are merged into the totals when it exits (multiprocess mode)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
