@@ -38,7 +38,9 @@ def demo(port: int, api_port: int, tick: int) -> None:
     from bot import create_app
 
     app = create_app(overrides={"DEMO_PAGE": True})  # the chat page exists only in this app
-    fake = FakeWeChat(app.config["WECHAT_APP_ID"], DEMO_SECRET)
+    fake = FakeWeChat(
+        app.config["WECHAT_APP_ID"], DEMO_SECRET, account_type=app.config["WECHAT_ACCOUNT_TYPE"]
+    )
     api = make_server("127.0.0.1", api_port, create_fake_api(fake), threaded=True)
     threading.Thread(target=api.serve_forever, daemon=True, name="fake-wechat-api").start()
     app.config.update(

@@ -361,3 +361,31 @@ def test_a_failure_while_recording_a_failure_leaves_the_post_to_be_retried(
     monkeypatch.setattr(workflow, "_event", real_event)
     tick(app, T0 + timedelta(minutes=30))  # the stale claim is taken again
     assert state(app, post_id)[0] == "failed"
+
+
+def test_a_subscription_account_gets_one_mass_send_a_day_and_staff_read_why(app, fake_api):
+    fake_api.account_type = "subscription"  # as WeChat treats 订阅号 (shared/WECHAT.md W10)
+    post_id = queue(app, audiences=["农户", "企业"], title="防火")
+    tick(app, T0)
+    post_state, error = state(app, post_id)
+    assert len(fake_api.sends) == 1 and len(fake_api.refused) == 1
+    assert post_state == "failed" and "订阅号每天只能群发一次" in error
+
+
+def test_the_stand_in_shows_what_was_sent_as_a_page_people_read(fake_api):
+    from bot.wechat.fakeapi import create_fake_api
+
+    fake_api.account_type = "subscription"
+    client = create_fake_api(fake_api).test_client()
+    token = client.get(f"/cgi-bin/token?appid={fake_api.appid}&secret={fake_api.secret}")
+    auth = {"access_token": token.get_json()["access_token"]}
+    for content in ("<script>alert(1)</script>防诈骗", "第二条"):
+        client.post(
+            "/cgi-bin/message/mass/sendall",
+            query_string=auth,
+            json={"filter": {"is_to_all": True}, "msgtype": "text", "text": {"content": content}},
+        )
+    page = client.get("/_fake/calls", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;防诈骗" in page and "<script>" not in page
+    assert "已提交群发" in page and "被拒绝：今天已群发过" in page
+    assert client.get("/_fake/calls").is_json  # scripts still get JSON

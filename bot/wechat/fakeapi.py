@@ -6,11 +6,15 @@ endpoints Pufa calls, following their documented behaviour (shared/WECHAT.md):
   GET token: the legacy call, which rotates and invalidates the previous token (W17);
 - GET tags/get; POST draft/add (returns a media_id);
 - POST message/mass/sendall: filter.tag_id or is_to_all, text or mpnews; `clientmsgid`
-  dedupes: a second send with the same id gets 45065 and the first msg_id (W10);
+  dedupes: a second send with the same id gets 45065 and the first msg_id (W10); a
+  subscription account (the default of `flask --app bot demo`) gets one mass send a day
+  (Beijing time): the next gets 45028, as WeChat answers. A service account's limit (four a
+  month per follower) is not modelled;
 - any call with a stale token gets 40001.
 It records every call, and can be told to fail: POST /_fake/faults with
 {"endpoint": "message/mass/sendall", "errcode": -1, "times": 2} (or "status": 502, or
-"delay": 3.0 seconds); GET /_fake/calls; POST /_fake/reset; POST /_fake/expire-token.
+"delay": 3.0 seconds); GET /_fake/calls (a readable page in a browser, JSON otherwise);
+POST /_fake/reset; POST /_fake/expire-token.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import itertools
 import secrets
 import threading
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template_string, request
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 DEFAULT_TAGS = {"学生家长": 100, "企业": 101, "农户": 102, "外出务工人员": 103, "村组干部": 104}
 
@@ -30,8 +38,15 @@ DEFAULT_TAGS = {"学生家长": 100, "企业": 101, "农户": 102, "外出务工
 class FakeWeChat:
     """The platform's state: tokens, tags, drafts, sends, calls and injected faults."""
 
-    def __init__(self, appid: str, secret: str, tags: dict[str, int] | None = None):
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        tags: dict[str, int] | None = None,
+        account_type: str = "service",
+    ):
         self.appid, self.secret = appid, secret
+        self.account_type = account_type  # "subscription": one mass send a day (W10)
         self.tags = dict(DEFAULT_TAGS if tags is None else tags)
         self.lock = threading.Lock()
         self.reset()
@@ -45,6 +60,7 @@ class FakeWeChat:
             self.sends: dict[str, dict[str, Any]] = {}  # clientmsgid → the send
             self.drafts: dict[str, Any] = {}
             self.accepted: dict[str, int] = {}  # clientmsgid → sends carried out (1, or a bug)
+            self.refused: list[dict[str, Any]] = []  # sends refused for the daily quota
             self.injected: dict[str, int] = {}  # kind of fault → how many fired
             self.token_fetches = {"stable": 0, "stable_forced": 0, "legacy": 0}
             self.ids = itertools.count(1000000001)
@@ -174,6 +190,15 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
                     msg_id=first["msg_id"],
                     msg_data_id=first["msg_data_id"],
                 )
+            today = datetime.now(BEIJING).date()
+            sent_today = [
+                x
+                for x in fake.sends.values()
+                if datetime.fromtimestamp(x["at"], BEIJING).date() == today
+            ]
+            if fake.account_type == "subscription" and sent_today:
+                fake.refused.append({"data": data, "at": time.time(), "errcode": 45028})
+                return jsonify(errcode=45028, errmsg="has no masssend quota")
             msg_id = next(fake.ids)
             fake.accepted[key or f"anon-{msg_id}"] = (
                 fake.accepted.get(key or f"anon-{msg_id}", 0) + 1
@@ -197,6 +222,10 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
     @app.get("/_fake/calls")
     def calls():
         with fake.lock:
+            if request.accept_mimetypes.best_match(["application/json", "text/html"]) == (
+                "text/html"
+            ):
+                return render_template_string(SENT_PAGE, rows=_rows(fake), fake=fake)
             return jsonify(calls=fake.calls, sends=fake.sends, token_fetches=fake.token_fetches)
 
     @app.post("/_fake/reset")
@@ -214,13 +243,69 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
     return app
 
 
+def _rows(fake: FakeWeChat) -> list[dict[str, str]]:
+    """What was sent and refused, newest first, as people read it (no JSON, no escapes)."""
+    names = {i: n for n, i in fake.tags.items()}
+    rows = []
+    for result, items in (
+        ("已提交群发", fake.sends.values()),
+        ("被拒绝：今天已群发过", fake.refused),
+    ):
+        for item in items:
+            data = item["data"]
+            flt = data.get("filter", {})
+            who = (
+                "全体"
+                if flt.get("is_to_all")
+                else names.get(flt.get("tag_id"), str(flt.get("tag_id")))
+            )
+            if data.get("msgtype") == "mpnews":
+                article = (fake.drafts.get(data["mpnews"].get("media_id")) or {}).get(
+                    "articles", [{}]
+                )[0]
+                kind, title = "图文", article.get("title", "")
+                text = article.get("digest") or ""
+            else:
+                kind, title, text = "文字", "", data.get("text", {}).get("content", "")
+            rows.append(
+                {
+                    "at": datetime.fromtimestamp(item["at"], BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+                    "who": who,
+                    "kind": kind,
+                    "title": title,
+                    "text": text,
+                    "result": f"{result}（msg_id {item['msg_id']}）"
+                    if "msg_id" in item
+                    else result,
+                }
+            )
+    return sorted(rows, key=lambda r: r["at"], reverse=True)
+
+
+SENT_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>模拟微信接口：群发记录</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.4em;
+vertical-align:top}table{border-collapse:collapse}pre{white-space:pre-wrap;margin:0}</style>
+</head><body>
+<h1>模拟微信接口：群发记录</h1>
+<p>账号类型：{{ "订阅号（每天只能群发 1 次）" if fake.account_type == "subscription"
+  else "服务号" }}。这里不是真的微信：内容没有发给任何人。</p>
+{% if rows %}<table><tr><th>时间（北京）</th><th>发给</th><th>类型</th><th>标题</th>
+<th>内容</th><th>结果</th></tr>
+{% for r in rows %}<tr><td>{{ r.at }}</td><td>{{ r.who }}</td><td>{{ r.kind }}</td>
+<td>{{ r.title }}</td><td><pre>{{ r.text }}</pre></td><td>{{ r.result }}</td></tr>
+{% endfor %}</table>{% else %}<p>还没有群发。</p>{% endif %}
+</body></html>
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Stand-in WeChat API for the Pufa demo")
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--appid", default="wxpufademo000000")
     parser.add_argument("--secret", default="pufa-demo-secret")
     args = parser.parse_args()
-    fake = FakeWeChat(args.appid, args.secret)
+    fake = FakeWeChat(args.appid, args.secret, account_type="subscription")
     print(f"fake WeChat API on http://127.0.0.1:{args.port}/cgi-bin/ (appid {args.appid})")
     create_fake_api(fake).run(host="127.0.0.1", port=args.port, threaded=True)
 
