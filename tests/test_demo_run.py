@@ -91,7 +91,7 @@ def test_the_demo_answers_residents_and_publishes_a_queued_post(tmp_path):
                 break
             time.sleep(0.5)
         [sent] = sends.values()
-        assert sent["data"]["text"]["content"].startswith("陌生人让你转账")
+        assert sent["data"]["text"]["content"].startswith("【春节返乡防诈骗】\n\n陌生人让你转账")
         assert sent["data"]["filter"] == {"is_to_all": False, "tag_id": 103}
         assert "已发布" in run("posts", "list").stdout
     finally:

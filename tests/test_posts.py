@@ -66,7 +66,10 @@ def test_a_post_is_published_once_at_its_time(app, fake_api):
     assert len(calls) == 2
     filters = sorted(str(c["json"]["filter"]) for c in calls)
     assert filters == sorted([str({"is_to_all": True}), str({"is_to_all": False, "tag_id": 100})])
-    assert calls[0]["json"]["text"]["content"].startswith("宪法规定")
+    assert (
+        calls[0]["json"]["text"]["content"]
+        == "【宪法日普法】\n\n宪法规定：公民在法律面前一律平等。"
+    )
     assert state(app, post_id) == ("published", None)
 
 
@@ -389,3 +392,24 @@ def test_the_stand_in_shows_what_was_sent_as_a_page_people_read(fake_api):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;防诈骗" in page and "<script>" not in page
     assert "已提交群发" in page and "被拒绝：今天已群发过" in page
     assert client.get("/_fake/calls").is_json  # scripts still get JSON
+
+
+def test_a_text_post_reaches_residents_as_clean_text_with_its_title(app, fake_api):
+    body = "**12月4日**是国家宪法日。\n\n- 宪法是根本法\n- 人人平等\n\n详见[人大网](http://www.npc.gov.cn)。"
+    with app.app_context():
+        post = posts.create(
+            actor="张三",
+            title="宪法日",
+            body=body,
+            audiences=["全体"],
+            send_at=T0,
+            now=T0 - timedelta(days=3),
+        )
+        posts.act(post.id, "submit", actor="张三")
+        posts.act(post.id, "approve", actor="李四", now=T0 - timedelta(days=1))
+    tick(app, T0)
+    [call] = sendall_calls(fake_api)
+    assert call["json"]["text"]["content"] == (
+        "【宪法日】\n\n12月4日是国家宪法日。\n\n• 宪法是根本法\n• 人人平等\n\n"
+        "详见人大网（http://www.npc.gov.cn）。"
+    )  # no **, no "- ", no [](): what a chat shows

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import markdown
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
 from bot import wechat_client
 from bot.extensions import db
 from bot.models import Delivery, Post
+from bot.posts import render
 from bot.posts.states import CLAIM_TIMEOUT, CONFIRM_WINDOW, EVERYONE, State, local
 from bot.posts.workflow import _event, _move
 
@@ -169,7 +169,7 @@ def _deliver(post: Post, delivery: Delivery) -> wechat_client.Sent:
             delivery.media_id = wechat_client.add_draft(
                 client,
                 title=post.title,
-                html=markdown.markdown(post.body),
+                html=render.article_html(post.body),
                 digest=post.digest,
                 author=post.author,
                 thumb_media_id=post.cover_media_id,
@@ -177,7 +177,10 @@ def _deliver(post: Post, delivery: Delivery) -> wechat_client.Sent:
             db.session.commit()  # a draft made twice is harmless; a send made twice is not
         message = {"msgtype": "mpnews", "mpnews": {"media_id": delivery.media_id}}
     else:
-        message = {"msgtype": "text", "text": {"content": post.body}}
+        message = {
+            "msgtype": "text",
+            "text": {"content": render.text_message(post.title, post.body)},
+        }
     return wechat_client.send_to_tag(
         client, tag_id=tag_id, message=message, clientmsgid=delivery.clientmsgid
     )
