@@ -189,7 +189,7 @@ def calibrate_unsure() -> None:
     """
     import dataclasses
 
-    from bot import answering, search
+    from bot import answering, domain, search
 
     sys.path.insert(0, str(ROOT / "bench"))
     import harness
@@ -214,9 +214,9 @@ def calibrate_unsure() -> None:
             )
 
     def shown(outcome, s, p, a, b):
-        if s is not None and s < gate.threshold:
+        if not gate.passes(s):
             return False
-        if outcome == "choices" and s is not None and s < a - b * (p or 0.0):
+        if outcome == "choices" and not domain.clears_choices_bar(s, p, a, b):
             return False
         return outcome != "no_answer"
 

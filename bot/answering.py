@@ -167,7 +167,7 @@ def _answer_law(
         return article_answer(wanted)
     legal = ctx.base.semantic.questions if ctx.base.semantic is not None else None
     gate = ctx.domain.score(qvec, legal) if ctx.domain is not None else None
-    if gate is not None and gate < ctx.domain.threshold:
+    if ctx.domain is not None and not ctx.domain.passes(gate):
         # farming, prices, health, chit-chat: nothing to cite, whatever the words matched
         return Answer("no_answer", citations=[{"domain": gate}])
     whole = _rank_one(text, qvec, ctx)

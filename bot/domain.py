@@ -57,14 +57,22 @@ class Gate:
         return float(_top_mean(legal @ qvec, self.k) - _top_mean(sims, self.k)) * 10.0
 
     def legal(self, qvec: np.ndarray | None, legal: np.ndarray | None) -> bool:
-        s = self.score(qvec, legal)
-        return True if s is None else s >= self.threshold
+        return self.passes(self.score(qvec, legal))
+
+    def passes(self, score: float | None) -> bool:
+        """May a message with this gate score be answered at all? (Unknown: yes.)"""
+        return score is None or score >= self.threshold
 
     def choices_ok(self, score: float | None, confidence: float | None) -> bool:
         """May a message with this gate score be shown numbered choices?"""
-        if score is None:
-            return True
-        return score >= self.unsure_at - self.unsure_slope * (confidence or 0.0)
+        return clears_choices_bar(score, confidence, self.unsure_at, self.unsure_slope)
+
+
+def clears_choices_bar(
+    score: float | None, confidence: float | None, at: float, slope: float
+) -> bool:
+    """The bar for numbered choices: a gate score of at least `at - slope * confidence`."""
+    return score is None or score >= at - slope * (confidence or 0.0)
 
 
 def _top_mean(values: np.ndarray, k: int) -> float:

@@ -79,11 +79,12 @@ def squeeze(text: str, budget: int = QUERY_MAX_CHARS) -> str:
         ),
         reverse=True,
     )
-    keep, seen, used = set(), set(), 0
+    first = {w: i for i, w in reversed(list(enumerate(words)))}
+    keep, used = set(), 0
     for _, i in ranked:  # a word said twice is kept once, where it first comes
-        if words[i] not in seen and used + len(words[i]) <= budget:
-            keep.add(min(j for j, w in enumerate(words) if w == words[i]))
-            seen.add(words[i])
+        at = first[words[i]]
+        if at not in keep and used + len(words[i]) <= budget:
+            keep.add(at)
             used += len(words[i])
     return "".join(words[i] for i in sorted(keep)) or text[:budget]
 

@@ -190,13 +190,7 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
                     msg_id=first["msg_id"],
                     msg_data_id=first["msg_data_id"],
                 )
-            today = datetime.now(BEIJING).date()
-            sent_today = [
-                x
-                for x in fake.sends.values()
-                if datetime.fromtimestamp(x["at"], BEIJING).date() == today
-            ]
-            if fake.account_type == "subscription" and sent_today:
+            if fake.account_type == "subscription" and _sent_today(fake):
                 fake.refused.append({"data": data, "at": time.time(), "errcode": 45028})
                 return jsonify(errcode=45028, errmsg="has no masssend quota")
             msg_id = next(fake.ids)
@@ -241,6 +235,13 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
         return jsonify(ok=True)
 
     return app
+
+
+def _sent_today(fake: FakeWeChat) -> bool:
+    today = datetime.now(BEIJING).date()
+    return any(
+        datetime.fromtimestamp(x["at"], BEIJING).date() == today for x in fake.sends.values()
+    )
 
 
 def _rows(fake: FakeWeChat) -> list[dict[str, str]]:
