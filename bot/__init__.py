@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import (
+    accounts,
     answering,
     config,
     errors,
@@ -63,6 +64,7 @@ def create_app(
     tune_sqlite(app)
     migrate.init_app(app, db, directory=MIGRATIONS, include_object=_ours)
     stores.init_app(app)
+    accounts.init_app(app)  # the configured account now; others resolved on first message
     wechat_client.init_app(app)
     fulltext.init_app(app)  # every article of the national laws, cleaned
     semantic.init_app(app)  # the embedding model and its caches (before the law base)

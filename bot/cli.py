@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from bot import answering, fulltext, journal, lawbase, search, semantic
+from bot import accounts, answering, fulltext, journal, lawbase, search, semantic
 from bot.errors import ContentError
 
 content = AppGroup("content", help="Check and inspect the law-snippet base.")
@@ -23,9 +23,11 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(ask)
     app.cli.add_command(content)
     app.cli.add_command(journal_cli)
+    from bot.accounts_cli import group as accounts_group
     from bot.posts_cli import group as posts_group
 
     app.cli.add_command(posts_group)
+    app.cli.add_command(accounts_group)
     # `flask --app bot demo` comes from the scheduler package's `flask.commands` entry point
 
 
@@ -37,7 +39,7 @@ def ask(question: str) -> None:
     from bot.wechat import qa, render
 
     ans = answering.answer(question, answering.context())
-    text = render.answer_text(ans, base=lawbase.current(), office=qa.office())
+    text = render.answer_text(ans, base=lawbase.current(), office=qa.office(accounts.default()))
     pages = qa.paginate(text, int(current_app.config["REPLY_MAX_BYTES"]))
     click.echo(pages[0])
     for page in pages[1:]:

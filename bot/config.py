@@ -24,6 +24,10 @@ class Defaults:
 
     WECHAT_TOKEN = DEV_WECHAT_TOKEN
     WECHAT_APP_ID = "wxpufademo000000"
+    # The account's original id (gh_…, 原始ID): when set, a message whose ToUserName is
+    # another account's is refused. Further accounts: `flask --app bot accounts add`.
+    WECHAT_ORIGINAL_ID = None
+    ACCOUNT_NAME = None  # e.g. 某某镇普法, shown in the console
     WECHAT_AES_KEY = None  # 43 characters; unset means plaintext mode
     # plain | compatible | safe, as set in the official-account console (W5). Safe refuses
     # plaintext bodies; unset: compatible with a key, plain without.

@@ -40,7 +40,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.extensions import db
-from bot.models import Conversation, Exchange
+from bot.models import DEFAULT_ACCOUNT_ID, Conversation, Exchange
 from bot.stores import (
     DiskKeys,
     RedisError,
@@ -79,6 +79,7 @@ class Entry:
     latency_ms: float | None = None
     answered_at: str | None = None
     scene: str | None = None  # QR-code scene of a subscribe
+    account_id: int = DEFAULT_ACCOUNT_ID
     in_database: bool = False  # a pending row exists already
     claimed_on: str = ""  # redis | database | disk: where the retries look for the reply
 
@@ -120,6 +121,7 @@ def claim(entry: Entry) -> Claim:
 def _claim_in_database(entry: Entry) -> tuple[bool, str | None]:
     row = Exchange(
         msg_key=entry.msg_key,
+        account_id=entry.account_id,
         openid_hash=entry.openid_hash,
         kind=entry.kind,
         question=entry.question,
@@ -257,6 +259,7 @@ def _insert_or_complete(entry: Entry, values: dict[str, Any]) -> None:
         db.session.add(
             Exchange(
                 msg_key=entry.msg_key,
+                account_id=entry.account_id,
                 openid_hash=entry.openid_hash,
                 kind=entry.kind,
                 question=entry.question,

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -39,6 +51,65 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+DEFAULT_ACCOUNT_ID = 1  # the account configured by PUFA_WECHAT_* and served at /wechat
+
+
+class Account(db.Model):
+    """One official account a deployment serves: a township's, or one of a county's several.
+
+    Secrets are kept by reference: `*_env` names the environment variable that holds them, so
+    the database never holds a token, key or AppSecret. The default account (id 1, slug
+    "default") is the one configured by PUFA_WECHAT_* and JUSTICE_OFFICE_*; its empty
+    columns mean "as configured". Every other account is served at /wechat/<slug>.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="")  # e.g. 某某镇普法
+    app_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    original_id: Mapped[str | None] = mapped_column(String(40))  # gh_…: ToUserName of messages
+    account_type: Mapped[str | None] = mapped_column(String(20))  # subscription | service
+    encryption: Mapped[str | None] = mapped_column(String(20))  # plain | compatible | safe
+    token_env: Mapped[str | None] = mapped_column(String(80))
+    aes_key_env: Mapped[str | None] = mapped_column(String(80))
+    aes_key_previous_env: Mapped[str | None] = mapped_column(String(80))
+    app_secret_env: Mapped[str | None] = mapped_column(String(80))
+    office_name: Mapped[str | None] = mapped_column(String(80))
+    office_phone: Mapped[str | None] = mapped_column(String(40))
+    office_address: Mapped[str | None] = mapped_column(String(200))
+    office_hours: Mapped[str | None] = mapped_column(String(80))
+    # further help channels shown with the office: [{"name": "人民调解委员会", "phone": "…"}]
+    help_channels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    calendar_file: Mapped[str | None] = mapped_column(String(200))  # the township's own dates
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+
+# The default account exists from the first migration on (and in create_all for tests); on
+# PostgreSQL the id sequence is moved past it, so the next account gets id 2.
+event.listen(
+    Account.__table__,
+    "after_create",
+    DDL("INSERT INTO accounts (id, slug, name, help_channels) VALUES (1, 'default', '', '[]')"),
+)
+event.listen(
+    Account.__table__,
+    "after_create",
+    DDL("SELECT setval(pg_get_serial_sequence('accounts', 'id'), 1)").execute_if(
+        dialect="postgresql"
+    ),
+)
+
+
+def account_column() -> Mapped[int]:
+    return mapped_column(
+        ForeignKey("accounts.id"), default=DEFAULT_ACCOUNT_ID, server_default="1", index=True
+    )
+
+
 class Exchange(db.Model):
     """One resident message and Pufa's reply: the Q&A log advisers review.
 
@@ -51,6 +122,7 @@ class Exchange(db.Model):
     __tablename__ = "exchanges"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = account_column()
     msg_key: Mapped[str] = mapped_column(String(80), unique=True)
     openid_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # text, voice, click, subscribe, …
@@ -94,6 +166,7 @@ class Post(db.Model):
     __tablename__ = "posts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = account_column()
     title: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(10), default="text")  # text | article
     body: Mapped[str] = mapped_column(Text)

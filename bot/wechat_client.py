@@ -19,7 +19,8 @@ from flask import Flask, current_app
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot import tokens
+from bot import accounts, tokens
+from bot.accounts import Settings
 from bot.errors import PufaError
 
 log = logging.getLogger(__name__)
@@ -197,20 +198,26 @@ def _str(value: Any) -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["pufa.wechat_client"] = None
+    app.extensions["pufa.wechat_clients"] = {}
 
 
-def client() -> SharedTokenClient:
-    """The app's client, made on first use (workers that never publish never make one)."""
-    ext = current_app.extensions
-    if ext.get("pufa.wechat_client") is None:
+def client(account: Settings | None = None) -> SharedTokenClient:
+    """The account's client (the default account's without one), made on first use: workers
+    that never publish never make one. Clients are kept per AppID; the token is shared."""
+    account = account or accounts.default()
+    held: dict[str, SharedTokenClient] = current_app.extensions["pufa.wechat_clients"]
+    made = held.get(account.app_id)
+    if made is None or made.secret != account.app_secret:
+        if not account.app_secret:
+            what = (
+                "PUFA_WECHAT_APP_SECRET" if account.is_default else f"{account.slug} 的 AppSecret"
+            )
+            raise ApiError(None, f"{what} is not set", transient=False)
         cfg = current_app.config
-        if not cfg.get("WECHAT_APP_SECRET"):
-            raise ApiError(None, "PUFA_WECHAT_APP_SECRET is not set", transient=False)
-        ext["pufa.wechat_client"] = SharedTokenClient(
-            cfg["WECHAT_APP_ID"],
-            str(cfg["WECHAT_APP_SECRET"]),
+        made = held[account.app_id] = SharedTokenClient(
+            account.app_id,
+            account.app_secret,
             api_base=cfg["WECHAT_API_BASE"],
             timeout=float(cfg["WECHAT_API_TIMEOUT"]),
         )
-    return ext["pufa.wechat_client"]
+    return made

@@ -114,15 +114,15 @@ def close_app(app) -> None:
 class WeChat:
     """Test helper around the simulator: `client.post(**wechat.text("..."))`."""
 
-    def __init__(self, sim: Simulator):
-        self.sim = sim
+    def __init__(self, sim: Simulator, path: str = "/wechat"):
+        self.sim, self.path = sim, path
 
     def __getattr__(self, name):
         return getattr(self.sim, name)
 
     def post_kwargs(self, xml: str) -> dict:
         args, body = self.sim.request(xml)
-        return {"path": "/wechat", "query_string": args, "data": body, "content_type": "text/xml"}
+        return {"path": self.path, "query_string": args, "data": body, "content_type": "text/xml"}
 
     def text_message(self, content: str, **kw) -> dict:
         return self.post_kwargs(self.sim.text(content, **kw))
@@ -224,6 +224,7 @@ def fresh_database(env: dict[str, str]) -> None:
             "exchanges",
             "conversations",
             "heartbeats",
+            "accounts",
             "alembic_version",
         ):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))

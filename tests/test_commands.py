@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from bot import create_app
+from bot import accounts, create_app
 from bot.config import ConfigError
 from bot.extensions import db
 from bot.models import Exchange
@@ -168,7 +168,7 @@ def test_the_demo_page_cannot_speak_as_a_real_resident(tmp_path, plain_wechat):
     client.post("/demo/send", json={"text": "1", "openid": "o-real-follower"})
     client.post("/demo/send", json={"event": "unsubscribe", "openid": "o-real-follower"})
     with app.app_context():
-        real = qa.hash_openid("o-real-follower")
+        real = qa.hash_openid("o-real-follower", accounts.default())
         linked = db.session.scalars(select(Exchange).where(Exchange.openid_hash == real)).all()
     assert len(linked) == 1  # the demo neither joined the conversation nor unlinked it
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import lawbase
+from bot import accounts, lawbase
 from bot.errors import ContentError
 from bot.wechat import qa, render
 from tests.factories import (
@@ -135,7 +135,8 @@ def test_every_answer_fits_one_wechat_reply(tmp_path):
         too_long = [
             s.id
             for s in base.snippets
-            if len(render.snippet_text(s, base=base, office=qa.office()).encode()) > 2048
+            if len(render.snippet_text(s, base=base, office=qa.office(accounts.default())).encode())
+            > 2048
         ]
     assert too_long == []
 

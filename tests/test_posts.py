@@ -303,6 +303,18 @@ def test_a_post_can_only_move_along_its_workflow(app):
         posts.act(post_id, "cancel", actor="张三")
 
 
+def test_nobody_approves_a_post_they_wrote_or_submitted(app):
+    with app.app_context():
+        post = posts.create(
+            actor="张三", title="宪法日", body="正文", audiences=["全体"], send_at=T0, now=T0
+        )
+        posts.act(post.id, "submit", actor="王五")  # a colleague submits 张三's draft
+        for writer in ("张三", "王五"):
+            with pytest.raises(posts.PostError, match="另一位同事审核"):
+                posts.act(post.id, "approve", actor=writer, now=T0)
+        assert posts.act(post.id, "approve", actor="李四", now=T0).state == "scheduled"
+
+
 def test_a_post_whose_time_has_passed_cannot_be_approved(app):
     with app.app_context():
         post = posts.create(

@@ -24,9 +24,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from bot import wechat_client
+from bot import accounts, wechat_client
 from bot.extensions import db
-from bot.models import Delivery, Post
+from bot.models import DEFAULT_ACCOUNT_ID, Delivery, Post
 from bot.posts import render
 from bot.posts.states import CLAIM_TIMEOUT, CONFIRM_WINDOW, EVERYONE, State, local
 from bot.posts.workflow import _event, _move
@@ -96,16 +96,17 @@ def _start_due_posts(now: datetime, report: TickReport) -> None:
                     Delivery(
                         post_id=post.id,
                         audience=audience,
-                        clientmsgid=clientmsgid(post.id, audience),
+                        clientmsgid=clientmsgid(post.id, audience, post.account_id),
                     )
                 )
             db.session.commit()
             report.started.append(post.id)
 
 
-def clientmsgid(post_id: int, audience: str) -> str:
-    """Stable per (post, audience), at most 64 characters, as sendall requires."""
-    return f"pufa-{post_id}-{hashlib.sha1(audience.encode()).hexdigest()[:12]}"
+def clientmsgid(post_id: int, audience: str, account_id: int = DEFAULT_ACCOUNT_ID) -> str:
+    """Stable per (account, post, audience), at most 64 characters, as sendall requires."""
+    scope = "" if account_id == DEFAULT_ACCOUNT_ID else f"a{account_id}-"
+    return f"pufa-{scope}{post_id}-{hashlib.sha1(audience.encode()).hexdigest()[:12]}"
 
 
 def _claimable(now: datetime):
@@ -155,7 +156,7 @@ def _send_one(delivery_id: int, *, now: datetime, worker: str, report: TickRepor
 
 
 def _deliver(post: Post, delivery: Delivery) -> wechat_client.Sent:
-    client = wechat_client.client()
+    client = wechat_client.client(accounts.by_id(post.account_id))
     tag_id = None
     if delivery.audience != EVERYONE:
         known = wechat_client.tags(client)
@@ -304,14 +305,23 @@ def _settle_posts() -> None:
         )
 
 
-def record_job_finish(fields: dict[str, Any]) -> bool:
-    """MASSSENDJOBFINISH / PUBLISHJOBFINISH: WeChat's report on a mass send (W8, W10)."""
+def record_job_finish(fields: dict[str, Any], *, account_id: int = DEFAULT_ACCOUNT_ID) -> bool:
+    """MASSSENDJOBFINISH / PUBLISHJOBFINISH: WeChat's report on a mass send (W8, W10).
+
+    msg_ids are the platform's per account: the report only touches that account's posts.
+    """
     info = (
         fields.get("PublishEventInfo") if isinstance(fields.get("PublishEventInfo"), dict) else {}
     )
     msg_id = str(fields.get("MsgID") or fields.get("MsgId") or info.get("publish_id") or "")
     delivery = (
-        db.session.scalar(select(Delivery).where(Delivery.msg_id == msg_id)) if msg_id else None
+        db.session.scalar(
+            select(Delivery)
+            .join(Post, Post.id == Delivery.post_id)
+            .where(Delivery.msg_id == msg_id, Post.account_id == account_id)
+        )
+        if msg_id
+        else None
     )
     if delivery is None:
         log.warning("job-finish report for unknown msg_id %s", msg_id)

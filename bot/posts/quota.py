@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
+from bot import accounts
 from bot.extensions import db
 from bot.models import Post
 from bot.posts.states import TZ
@@ -14,16 +14,16 @@ def quota_warnings(post: Post) -> list[str]:
     """Warn staff when the plan would exceed the account's mass-send quota."""
     if post.send_at is None:
         return []
-    cfg = current_app.config
     planned = select(Post).where(
         Post.id != post.id,
+        Post.account_id == post.account_id,
         Post.state.in_(
             ("awaiting_approval", "scheduled", "publishing", "awaiting_confirmation", "published")
         ),
     )
     when = post.send_at.astimezone(TZ)
     others = [p for p in db.session.scalars(planned) if p.send_at is not None]
-    if cfg["WECHAT_ACCOUNT_TYPE"] == "subscription":
+    if accounts.by_id(post.account_id).account_type == "subscription":
         same_day = [p for p in others if p.send_at.astimezone(TZ).date() == when.date()]
         sends = sum(len(p.audiences) for p in same_day) + len(post.audiences)
         if sends > 1:

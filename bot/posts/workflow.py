@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from bot.extensions import db
-from bot.models import Post, PostEvent
+from bot.models import DEFAULT_ACCOUNT_ID, Post, PostEvent
 from bot.posts.frontmatter import _when
 from bot.posts.states import _ALLOWED, STATES, PostError, State, local
 
@@ -34,8 +34,10 @@ def create(
     author: str | None = None,
     cover_media_id: str | None = None,
     now: datetime | None = None,
+    account_id: int = DEFAULT_ACCOUNT_ID,
 ) -> Post:
-    """Create a draft post; its time is a moment (`send_at`) or a calendar key date (`on`)."""
+    """Create a draft post of an account; its time is a moment (`send_at`) or a calendar key
+    date (`on`)."""
     if not title.strip() or not body.strip():
         raise PostError("标题和正文都不能为空")
     if kind not in ("text", "article"):
@@ -45,6 +47,7 @@ def create(
     if kind == "article" and not cover_media_id:
         log.info("article without cover_media_id: WeChat requires a cover before sending")
     post = Post(
+        account_id=account_id,
         title=title.strip(),
         body=body,
         kind=kind,
@@ -76,9 +79,19 @@ def act(
         raise PostError(
             f"“{post.title}”的发送时间 {local(post.send_at)} 已经过去，请先改时间再审核"
         )
+    if action == "approve" and actor in _writers(post):
+        raise PostError(f"“{post.title}”是您写的或您提交的，须由另一位同事审核")
     if not _move(post, sources, target, actor=actor, action=action, detail=detail):
         raise PostError(f"“{post.title}”刚被别人改过了，请刷新后再试")
     return post
+
+
+def _writers(post: Post) -> set[str]:
+    """Who wrote the post or submitted it since it was last opened: none of them approves it."""
+    submitted = db.session.scalars(
+        select(PostEvent.actor).where(PostEvent.post_id == post.id, PostEvent.action == "submit")
+    )
+    return {post.created_by, *submitted}
 
 
 _VERB = {"submit": "提交审核", "approve": "审核通过", "cancel": "取消", "reopen": "重新编辑"}

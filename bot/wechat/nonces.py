@@ -16,16 +16,17 @@ from pathlib import Path
 
 from flask import current_app
 
+from bot.accounts import Settings
 from bot.stores import DiskKeys, RedisError, redis_client, redis_failed, storage
 from bot.wechat.protocol import Inbound
 
 log = logging.getLogger(__name__)
 
 
-def first_use(inbound: Inbound, window: int) -> bool:
-    """True if this nonce is new, or was last seen with this very message."""
+def first_use(inbound: Inbound, window: int, account: Settings) -> bool:
+    """True if this nonce is new, or was last seen with this very message (per account)."""
     identity = hashlib.sha256(repr(sorted(inbound.raw.items())).encode()).hexdigest()
-    key = f"pufa:nonce:{inbound.timestamp}:{inbound.nonce}"
+    key = "pufa:nonce:" + account.scoped(f"{inbound.timestamp}:{inbound.nonce}")
     r = redis_client()
     if r is not None:
         try:

@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app
 
 from bot import answering, conversations, journal, lawbase, limits, metrics
+from bot.accounts import Settings
 from bot.privacy import mask, openid_hash
 from bot.wechat import render
 
@@ -85,6 +86,18 @@ FOLLOW_UP_MAX_CHARS = 16
 LIMITED_KINDS = {"text", "voice", "non_text", "click"}  # what a resident sends; not follows
 
 
+@dataclass(frozen=True)
+class Turn:
+    """Who is talking to which account: what every handler needs besides the text."""
+
+    who: str  # the resident's keyed hash, scoped to the account
+    account: Settings
+
+    @property
+    def office(self) -> str:
+        return office(self.account)
+
+
 @dataclass
 class Result:
     outcome: str
@@ -94,18 +107,32 @@ class Result:
     state: dict[str, Any] | None = None  # new conversation state, None to leave it
 
 
-def hash_openid(openid: str) -> str:
+def hash_openid(openid: str, account: Settings) -> str:
+    """The resident's keyed hash. WeChat's openids are per account already; the hash is
+    scoped too, so no state or log of one account can be reached through another."""
     cfg = current_app.config
-    return openid_hash(openid, str(cfg.get("OPENID_HASH_KEY") or cfg["SECRET_KEY"]))
+    key = str(cfg.get("OPENID_HASH_KEY") or cfg["SECRET_KEY"])
+    return openid_hash(account.scoped(openid), key)
 
 
 def reply_once(
-    *, msg_key: str, openid: str, kind: str, text: str = "", scene: str | None = None
+    *,
+    account: Settings,
+    msg_key: str,
+    openid: str,
+    kind: str,
+    text: str = "",
+    scene: str | None = None,
 ) -> str:
-    """Return the reply to one delivery of a message, answering each message at most once."""
+    """Return the reply to one delivery of a message, answering each message at most once.
+
+    `msg_key` is already scoped to the account (`account.scoped`)."""
     started = time.perf_counter()
-    who = hash_openid(openid)
-    entry = journal.Entry(msg_key=msg_key, openid_hash=who, kind=kind, question=mask(text))
+    who = hash_openid(openid, account)
+    turn = Turn(who, account)
+    entry = journal.Entry(
+        msg_key=msg_key, openid_hash=who, kind=kind, question=mask(text), account_id=account.id
+    )
     entry.scene = scene
     claim = journal.claim(entry)
     if not claim.owner:
@@ -117,12 +144,12 @@ def reply_once(
         log.warning("repeat delivery of %s found no stored reply; answering it now", msg_key)
     try:
         if kind in LIMITED_KINDS and not limits.resident_allowed(who):
-            result = Result("limited", render.SLOW_DOWN.format(office=office()))
+            result = Result("limited", render.SLOW_DOWN.format(office=turn.office))
         else:
-            result = respond(kind=kind, text=text, who=who)
+            result = respond(kind=kind, text=text, turn=turn)
     except Exception:  # last line of defence: WeChat is waiting
         log.exception("answering failed for message %s", msg_key)  # the key, not the text
-        result = Result("failed", render.FALLBACK.format(office=office()))
+        result = Result("failed", render.FALLBACK.format(office=turn.office))
     entry.reply, entry.outcome = result.text, result.outcome
     entry.emergency, entry.citations = result.emergency, result.citations
     if result.state is not None:
@@ -137,7 +164,7 @@ def reply_once(
 
 # -- message kinds ---------------------------------------------------------------------------
 
-Handler = Callable[[str, str], Result]
+Handler = Callable[[str, Turn], Result]
 KINDS: dict[str, Handler] = {}
 
 
@@ -149,30 +176,30 @@ def kind(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def respond(*, kind: str, text: str, who: str) -> Result:
+def respond(*, kind: str, text: str, turn: Turn) -> Result:
     """Work out the reply to one message; pure apart from conversation state and feedback."""
-    return KINDS[kind](text, who)
+    return KINDS[kind](text, turn)
 
 
 @kind("subscribe")
-def _subscribe(text: str, who: str) -> Result:
-    return Result("greeting", render.WELCOME.format(office=office()), state={})
+def _subscribe(text: str, turn: Turn) -> Result:
+    return Result("greeting", render.WELCOME.format(office=turn.office), state={})
 
 
 @kind("scan")
-def _scan(text: str, who: str) -> Result:
-    return Result("greeting", render.GREETING.format(office=office()))
+def _scan(text: str, turn: Turn) -> Result:
+    return Result("greeting", render.GREETING.format(office=turn.office))
 
 
 @kind("non_text")
-def _non_text(text: str, who: str) -> Result:
-    return Result("non_text", render.NON_TEXT.format(office=office()))
+def _non_text(text: str, turn: Turn) -> Result:
+    return Result("non_text", render.NON_TEXT.format(office=turn.office))
 
 
 @kind("click")
-def _click(key: str, who: str) -> Result:
+def _click(key: str, turn: Turn) -> Result:
     if key == render.MENU_HELP_KEY:
-        return Result("greeting", render.WELCOME.format(office=office()))
+        return Result("greeting", render.WELCOME.format(office=turn.office))
     if key not in render.MENU_TOPICS:
         return Result("non_text", render.MENU_UNKNOWN)
     title, topics = render.MENU_TOPICS[key]
@@ -191,30 +218,30 @@ def _click(key: str, who: str) -> Result:
 
 
 @kind("voice")
-def _voice(text: str, who: str) -> Result:
+def _voice(text: str, turn: Turn) -> Result:
     if not text.strip():  # WeChat sent no recognition (or recognition is switched off)
         return Result("non_text", render.VOICE_UNRECOGNISED)
-    return _message(text, who)
+    return _message(text, turn)
 
 
 @kind("text")
-def _message(text: str, who: str) -> Result:
+def _message(text: str, turn: Turn) -> Result:
     if not text.strip():
         return Result("non_text", render.EMPTY)
     for move in MOVES:
-        result = move(text, who)
+        result = move(text, turn)
         if result is not None:
             return result
-    return _question(text, who)
+    return _question(text, turn)
 
 
 # -- conversational moves, tried in order before a message is treated as a question --------
 
 
-def _more(text: str, who: str) -> Result | None:
+def _more(text: str, turn: Turn) -> Result | None:
     if not _MORE.match(text):
         return None
-    state = conversations.get(who)
+    state = conversations.get(turn.who)
     pages = state.get("more") or []
     if not pages:
         return Result("more", render.NO_MORE)
@@ -222,13 +249,13 @@ def _more(text: str, who: str) -> Result | None:
     return Result("more", first, state={**state, "more": pages[1:]})
 
 
-def _pick(text: str, who: str) -> Result | None:
+def _pick(text: str, turn: Turn) -> Result | None:
     m = _CHOICE.match(text)
     if not m:
         return None
     digit = m.group(1)
     number = _CN_DIGITS.index(digit) + 1 if digit in _CN_DIGITS else int(digit.translate(_FULL))
-    state = conversations.get(who)
+    state = conversations.get(turn.who)
     choices = state.get("choices") or []
     if not choices:
         return None  # a bare number with nothing offered: answer it as a question
@@ -237,51 +264,51 @@ def _pick(text: str, who: str) -> Result | None:
     ans = answering.chosen(choices[number - 1], answering.context())
     if ans is None:
         return Result("choices", render.CHOICE_EXPIRED)
-    result = _paged(ans, topic=state.get("topic"))
+    result = _paged(ans, turn, topic=state.get("topic"))
     result.state = {**(result.state or {}), "choices": choices}  # other numbers stay valid
     return result
 
 
-def _small_talk(text: str, who: str) -> Result | None:
+def _small_talk(text: str, turn: Turn) -> Result | None:
     for name, (pattern, reply) in SMALL_TALK.items():
         if pattern.match(text):
-            return Result(name, reply.format(office=office()))
+            return Result(name, reply.format(office=turn.office))
     return None
 
 
-def _feedback(text: str, who: str) -> Result | None:
+def _feedback(text: str, turn: Turn) -> Result | None:
     for value, pattern in FEEDBACK.items():
         if pattern.match(text):
-            state = conversations.get(who)
+            state = conversations.get(turn.who)
             last = state.get("answered_key")
             if last:
                 journal.record_feedback(last, value)
             reply = render.FEEDBACK_THANKS if value == "useful" else render.FEEDBACK_SORRY
-            return Result("feedback", reply.format(office=office()))
+            return Result("feedback", reply.format(office=turn.office))
     return None
 
 
-MOVES: list[Callable[[str, str], Result | None]] = [_more, _pick, _feedback, _small_talk]
+MOVES: list[Callable[[str, Turn], Result | None]] = [_more, _pick, _feedback, _small_talk]
 
 
 # -- questions ------------------------------------------------------------------------------
 
 
-def _question(text: str, who: str) -> Result:
+def _question(text: str, turn: Turn) -> Result:
     ctx = answering.context()
     ans = answering.answer(text, ctx)
-    topic = _recent_topic(who)
+    topic = _recent_topic(turn.who)
     if topic is not None and _leans_on(text, ans):
         if WHICH_OFFICE.search(text) and topic.get("snippet") in ctx.base.by_id:
             snippet = ctx.base.by_id[topic["snippet"]]
-            help_ = render.help_text(snippet, base=ctx.base, office=office())
+            help_ = render.help_text(snippet, base=ctx.base, office=turn.office)
             reply = render.WHICH_OFFICE.format(help=help_)
             return Result("follow_up", reply, citations=[_cited(snippet)], state={"topic": topic})
         joined = answering.answer(f"{topic['question']} {text}", ctx)
         if joined.outcome in ("answered", "choices"):
             joined.emergency = ans.emergency  # this message's danger, not the topic's words
-            return _paged(joined, topic=topic, question=text)
-    return _paged(ans, question=text)
+            return _paged(joined, turn, topic=topic, question=text)
+    return _paged(ans, turn, question=text)
 
 
 def _leans_on(text: str, ans: answering.Answer) -> bool:
@@ -307,9 +334,13 @@ def _recent_topic(who: str) -> dict[str, Any] | None:
 
 
 def _paged(
-    ans: answering.Answer, *, topic: dict[str, Any] | None = None, question: str | None = None
+    ans: answering.Answer,
+    turn: Turn,
+    *,
+    topic: dict[str, Any] | None = None,
+    question: str | None = None,
 ) -> Result:
-    text = render.answer_text(ans, base=lawbase.current(), office=office())
+    text = render.answer_text(ans, base=lawbase.current(), office=turn.office)
     pages = paginate(text, int(current_app.config["REPLY_MAX_BYTES"]))
     state: dict[str, Any] = {"choices": ans.choices, "more": pages[1:]}
     state["answered_key"] = None  # reply_once fills in this message's key
@@ -358,23 +389,20 @@ def paginate(text: str, max_bytes: int) -> list[str]:
     return pages
 
 
-def office() -> str:
-    """The township's own justice office, one line, from configuration."""
-    cfg = current_app.config
-    return render.office_line(
-        cfg["JUSTICE_OFFICE_NAME"],
-        cfg.get("JUSTICE_OFFICE_PHONE"),
-        cfg.get("JUSTICE_OFFICE_ADDRESS"),
-        cfg.get("JUSTICE_OFFICE_HOURS"),
-    )
+def office(account: Settings) -> str:
+    """The account's own justice office, one line, and its further help channels."""
+    o = account.office
+    line = render.office_line(o.name, o.phone, o.address, o.hours)
+    more = [f"{c.name}{' ' + c.phone if c.phone else ''}" for c in account.help_channels]
+    return "；".join([line, *more])
 
 
-def forget_resident(openid: str) -> None:
+def forget_resident(openid: str, account: Settings) -> None:
     """Unsubscribe: erase what links the Q&A log and state to this resident (WECHAT.md W8).
 
     The masked questions stay, unlinked, for the advisers and the annual figures. With the
     database down the erasure is spooled and carried out on replay.
     """
-    who = hash_openid(openid)
+    who = hash_openid(openid, account)
     conversations.forget(who)
     journal.forget(who)

@@ -9,7 +9,8 @@ from flask import Response, current_app, request
 from wechatpy.replies import create_reply
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import posts
+from bot import accounts, posts
+from bot.accounts import Settings
 from bot.wechat import bp, nonces, qa
 from bot.wechat.protocol import Inbound, Refused, read, render, verify
 
@@ -21,10 +22,12 @@ SUCCESS = "success"  # WeChat's "received, no reply" (W3): stops retries, shows 
 
 @bp.get("")
 @bp.get("/")
-def verify_server() -> Response:
+@bp.get("/<slug>")
+def verify_server(slug: str = accounts.DEFAULT_SLUG) -> Response:
     """WeChat checks the server URL once by asking us to echo `echostr`."""
     try:
-        verify(current_app.config, request.args)
+        account = _account(slug)
+        verify(account.protocol(current_app.config), request.args)
     except Refused as exc:
         log.warning("webhook GET refused (%s) from %s", exc.reason, request.remote_addr)
         return _plain(f"{exc.status} {exc.reason}", exc.status)
@@ -33,13 +36,17 @@ def verify_server() -> Response:
 
 @bp.post("")
 @bp.post("/")
-def receive() -> Response:
-    """Reply to one message pushed by WeChat."""
+@bp.post("/<slug>")
+def receive(slug: str = accounts.DEFAULT_SLUG) -> Response:
+    """Reply to one message pushed by WeChat to one of the deployment's accounts."""
     cfg = current_app.config
     try:
-        verify(cfg, request.args)
-        inbound = read(cfg, request.args, _body(int(cfg["MAX_CONTENT_LENGTH"])))
-        if not nonces.first_use(inbound, 2 * int(cfg["WECHAT_MAX_CLOCK_SKEW"])):
+        account = _account(slug)
+        protocol = account.protocol(cfg)
+        verify(protocol, request.args)
+        inbound = read(protocol, request.args, _body(int(cfg["MAX_CONTENT_LENGTH"])))
+        _addressed_to(account, inbound)
+        if not nonces.first_use(inbound, 2 * int(cfg["WECHAT_MAX_CLOCK_SKEW"]), account):
             raise Refused(403, "nonce already used with another message")
     except RequestEntityTooLarge:
         log.warning("webhook refused: body over %s bytes", cfg["MAX_CONTENT_LENGTH"])
@@ -47,11 +54,32 @@ def receive() -> Response:
     except Refused as exc:
         log.warning("webhook refused (%s) from %s", exc.reason, request.remote_addr)
         return _plain(f"{exc.status} {exc.reason}", exc.status)
-    reply = dispatch(inbound)
+    reply = dispatch(inbound, account)
     if not reply:
         return _plain(SUCCESS, 200)
     xml = create_reply(reply, inbound.message).render()
-    return Response(render(current_app.config, inbound, xml), mimetype="application/xml")
+    return Response(render(protocol, inbound, xml), mimetype="application/xml")
+
+
+def _account(slug: str) -> Settings:
+    """The account a request is for; 404 for none, 503 while it cannot be resolved (WeChat
+    retries, and the next try may find the database back)."""
+    try:
+        account = accounts.by_slug(slug)
+    except accounts.AccountError as exc:
+        log.error("webhook: account %r cannot be served: %s", slug, exc)
+        raise Refused(503, "account unavailable") from None
+    if account is None:
+        raise Refused(404, "no such account")
+    return account
+
+
+def _addressed_to(account: Settings, inbound: Inbound) -> None:
+    """A message for another official account (ToUserName is its original id, gh_…) is not
+    ours to answer; checked when the account's original id is configured."""
+    to = str(inbound.raw.get("ToUserName") or "")
+    if account.original_id and to != account.original_id:
+        raise Refused(403, "message addressed to another account")
 
 
 def _body(limit: int) -> bytes:
@@ -63,28 +91,41 @@ def _body(limit: int) -> bytes:
     return body
 
 
-def dispatch(inbound: Inbound) -> str:
+def dispatch(inbound: Inbound, account: Settings) -> str:
     """Route one message by type; returns the reply text, or "" for no reply."""
     msg = inbound.message
     if msg.type == "text":
-        key = _message_key(inbound)
-        return qa.reply_once(msg_key=key, openid=msg.source, kind="text", text=msg.content or "")
-    if msg.type == "voice":
-        text = getattr(msg, "recognition", None) or ""
         return qa.reply_once(
-            msg_key=_message_key(inbound), openid=msg.source, kind="voice", text=text
+            account=account,
+            msg_key=account.scoped(_message_key(inbound)),
+            openid=msg.source,
+            kind="text",
+            text=msg.content or "",
+        )
+    if msg.type == "voice":
+        return qa.reply_once(
+            account=account,
+            msg_key=account.scoped(_message_key(inbound)),
+            openid=msg.source,
+            kind="voice",
+            text=getattr(msg, "recognition", None) or "",
         )
     if msg.type in NON_TEXT_TYPES:
-        return qa.reply_once(msg_key=_message_key(inbound), openid=msg.source, kind="non_text")
+        return qa.reply_once(
+            account=account,
+            msg_key=account.scoped(_message_key(inbound)),
+            openid=msg.source,
+            kind="non_text",
+        )
     if (
         inbound.raw.get("MsgType") == "event"
     ):  # also events wechatpy does not know (PUBLISHJOBFINISH)
-        return _event(inbound)
+        return _event(inbound, account)
     log.info("webhook: message type %r ignored", msg.type)
     return ""
 
 
-def _event(inbound: Inbound) -> str:
+def _event(inbound: Inbound, account: Settings) -> str:
     msg, event = inbound.message, (inbound.raw.get("Event") or "").lower()
     event_key = str(inbound.raw.get("EventKey") or "")
     handler = EVENTS.get(event)
@@ -92,32 +133,38 @@ def _event(inbound: Inbound) -> str:
         log.info("webhook: event %r acknowledged", event)
         return ""
     key = _event_key(msg.source, inbound.raw.get("CreateTime", ""), event, event_key)
-    return handler(inbound, key, event_key)
+    return handler(inbound, account, account.scoped(key), event_key)
 
 
-def _subscribe(inbound: Inbound, key: str, event_key: str) -> str:
+def _subscribe(inbound: Inbound, account: Settings, key: str, event_key: str) -> str:
     """A follow, also by scanning a parametric QR code (EventKey "qrscene_<scene>")."""
     scene = event_key.removeprefix("qrscene_")[:64] or None
-    return qa.reply_once(msg_key=key, openid=inbound.message.source, kind="subscribe", scene=scene)
+    return qa.reply_once(
+        account=account, msg_key=key, openid=inbound.message.source, kind="subscribe", scene=scene
+    )
 
 
-def _scan(inbound: Inbound, key: str, event_key: str) -> str:
+def _scan(inbound: Inbound, account: Settings, key: str, event_key: str) -> str:
     """A follower scans a parametric QR code (a village's poster): greet, record the scene."""
     scene = event_key[:64] or None
-    return qa.reply_once(msg_key=key, openid=inbound.message.source, kind="scan", scene=scene)
+    return qa.reply_once(
+        account=account, msg_key=key, openid=inbound.message.source, kind="scan", scene=scene
+    )
 
 
-def _click(inbound: Inbound, key: str, event_key: str) -> str:
-    return qa.reply_once(msg_key=key, openid=inbound.message.source, kind="click", text=event_key)
+def _click(inbound: Inbound, account: Settings, key: str, event_key: str) -> str:
+    return qa.reply_once(
+        account=account, msg_key=key, openid=inbound.message.source, kind="click", text=event_key
+    )
 
 
-def _unsubscribe(inbound: Inbound, key: str, event_key: str) -> str:
-    qa.forget_resident(inbound.message.source)
+def _unsubscribe(inbound: Inbound, account: Settings, key: str, event_key: str) -> str:
+    qa.forget_resident(inbound.message.source, account)
     return ""
 
 
-def _job_finish(inbound: Inbound, key: str, event_key: str) -> str:
-    posts.record_job_finish(dict(inbound.raw))  # sent, filtered and error counts
+def _job_finish(inbound: Inbound, account: Settings, key: str, event_key: str) -> str:
+    posts.record_job_finish(dict(inbound.raw), account_id=account.id)  # sent, filtered, errors
     return ""
 
 
