@@ -24,7 +24,7 @@ from bot import (
     stores,
     wechat_client,
 )
-from bot.extensions import db, migrate, tune_sqlite
+from bot.extensions import csrf, db, migrate, tune_sqlite
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -71,12 +71,17 @@ def create_app(
     lawbase.init_app(app)  # loads, validates, checks and indexes content once per worker
     answering.init_app(app)  # the emergency and confidence models, the article index
 
-    from bot import api, cli, demo, wechat
+    from bot import api, cli, console, demo, wechat
 
-    app.register_blueprint(wechat.bp)
-    app.register_blueprint(api.bp)
+    csrf.init_app(app)
+    console.auth.init_app(app)
+    for blueprint in (wechat.bp, console.bp, api.bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(wechat.bp)  # WeChat signs its requests instead
+    csrf.exempt(api.bp)  # machines: a bearer token, no cookies
     if app.config["DEMO_PAGE"]:
         app.register_blueprint(demo.bp)
+        csrf.exempt(demo.bp)  # the local chat page speaks for demo residents only
     limits.init_app(app)
     cli.init_app(app)
     errors.init_app(app)

@@ -69,6 +69,11 @@ class Defaults:
     RATE_LIMIT_RESIDENT = "12/minute;300/day"  # per resident (openid); past it a polite note
     RATE_LIMIT_REFUSED = "30/minute"  # refused webhook requests per address; past it 429
     RATE_LIMIT_DEMO = "60/minute"  # the demo page, per address
+    RATE_LIMIT_LOGIN = "10/minute;50/day"  # console sign-in attempts, per address
+    CONSOLE_SESSION_HOURS = 8  # a console session ends after this, signed in or not
+    WTF_CSRF_TIME_LIMIT = None  # a form's token lives as long as the session
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
     LOG_FORMAT = "text"  # or "json": one object per line, with the request id
     METRICS_TOKEN = None  # when set, /metrics asks for "Authorization: Bearer <token>"
     PROXY_HOPS = 0  # behind nginx: 1, so limits and logs see the client's address
@@ -122,6 +127,7 @@ def finalize(config: MutableMapping[str, Any], instance_path: str, root_path: st
         config["DEMO_PAGE"] = config["DEMO_PAGE"].lower() in ("1", "true", "yes", "on")
     if config.get("ENV") == "production":
         config["DEMO_PAGE"] = False  # never in production, whatever else says
+        config["SESSION_COOKIE_SECURE"] = True  # the console is served over TLS only
     for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "JUSTICE_OFFICE_PHONE"):
         if config.get(key) is not None:  # from_prefixed_env turns "12348" into an int
             config[key] = str(config[key])

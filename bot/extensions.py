@@ -4,6 +4,7 @@ import os
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
@@ -14,6 +15,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+csrf = CSRFProtect()  # every console form; the webhook, the API and the demo are exempt
 
 
 def _create_private(path: str | None) -> None:

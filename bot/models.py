@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     DDL,
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -246,3 +247,102 @@ class Heartbeat(db.Model):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     worker: Mapped[str | None] = mapped_column(String(120))
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(db.Model):
+    """A person who signs in to the console: staff, advisers, administrators, leaders."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Membership(db.Model):
+    """A user's role in one account: admin | staff | adviser | viewer."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "account_id", name="uq_membership"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class Review(db.Model):
+    """An adviser's verdict on one exchange: correct | partly | wrong, with a note."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = account_column()
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Correction(db.Model):
+    """An adviser's correction: this question is answered by that snippet from now on.
+
+    Versioned: a newer correction of the same question replaces the older one (kept, with who
+    and when); a revert is a correction back to what was there. Workers pick corrections up
+    within seconds; `flask content corrections` writes them into content/laws/ as phrasings.
+    """
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = account_column()
+    exchange_id: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)  # masked, as residents asked it
+    question_key: Mapped[str] = mapped_column(String(200), index=True)  # normalised
+    snippet_id: Mapped[str | None] = mapped_column(String(80))  # None: withdrawn
+    before: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # what it answered
+    author: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HelpRequest(db.Model):
+    """A resident asked for a person (人工, 调解, 法律援助): followed up by the township.
+
+    The phone number is kept for the staff who call back; it leaves the database masked
+    except for roles that need it, and every full view is audited.
+    """
+
+    __tablename__ = "help_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = account_column()
+    openid_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # person | mediation | legal_aid
+    about: Mapped[str] = mapped_column(Text, default="")
+    village: Mapped[str | None] = mapped_column(String(80))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    notified_status: Mapped[str | None] = mapped_column(String(20))  # last told the resident
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditEvent(db.Model):
+    """Who saw or changed what in the console (full phone numbers, corrections, users)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,86 @@
+"""The console's forms (Flask-WTF: every form carries a CSRF token)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from bot.users import ROLES
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired(), Length(max=40)])
+    password = PasswordField("密码", validators=[DataRequired(), Length(max=200)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state (POST with a CSRF token): approve, cancel, sign out …"""
+
+    detail = StringField("说明", validators=[Optional(), Length(max=200)])
+
+
+class AccountForm(FlaskForm):
+    account_id = HiddenField(validators=[DataRequired()])
+
+
+class PostForm(FlaskForm):
+    title = StringField("标题", validators=[DataRequired(), Length(max=120)])
+    kind = RadioField(
+        "形式", choices=[("text", "文字消息"), ("article", "图文（文章）")], default="text"
+    )
+    body = TextAreaField("正文（Markdown）", validators=[DataRequired(), Length(max=20000)])
+    digest = StringField("摘要", validators=[Optional(), Length(max=120)])
+    audiences = StringField(
+        "发送对象（用户标签，用逗号分开；“全体”为所有粉丝）",
+        default="全体",
+        validators=[DataRequired(), Length(max=200)],
+    )
+    send_at = StringField(
+        "发送时间（如 2026-12-04 09:00）", validators=[Optional(), Length(max=40)]
+    )
+    on = SelectField("或选择重要日子", choices=[], validate_choice=False)
+    at = StringField("当天几点（如 9:00）", default="09:00", validators=[Optional()])
+
+
+class RescheduleForm(FlaskForm):
+    send_at = StringField("新的发送时间", validators=[DataRequired(), Length(max=40)])
+
+
+class VerdictForm(FlaskForm):
+    verdict = RadioField(
+        "评价",
+        choices=[("correct", "回答正确"), ("partly", "部分正确"), ("wrong", "回答错误")],
+        validators=[DataRequired()],
+    )
+    note = TextAreaField("备注", validators=[Optional(), Length(max=2000)])
+
+
+class CorrectionForm(FlaskForm):
+    snippet_id = StringField("正确的法条条目（编号）", validators=[DataRequired(), Length(max=80)])
+
+
+class RequestStatusForm(FlaskForm):
+    status = SelectField("状态", choices=[], validators=[DataRequired()])
+    note = TextAreaField("跟进记录", validators=[Optional(), Length(max=2000)])
+
+
+class UserForm(FlaskForm):
+    username = StringField("用户名（小写字母和数字）", validators=[DataRequired(), Length(max=40)])
+    display_name = StringField("姓名", validators=[DataRequired(), Length(max=40)])
+    password = PasswordField("初始密码（至少 10 位）", validators=[DataRequired(), Length(max=200)])
+    role = SelectField("角色", choices=list(ROLES.items()), validators=[DataRequired()])
+
+
+class ExportForm(FlaskForm):
+    start = DateField("从", validators=[Optional()])
+    end = DateField("到", validators=[Optional()])
+    fmt = SelectField("格式", choices=[("csv", "CSV"), ("xlsx", "Excel（XLSX）")])
