@@ -8,6 +8,7 @@ copies of the module, and the clean-up fixtures of one never saw the apps of the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -230,3 +231,44 @@ def fresh_database(env: dict[str, str]) -> None:
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     engine.dispose()
     assert flask_cli(env, "db", "upgrade").returncode == 0
+
+
+# -- the console ----------------------------------------------------------------------------
+
+CONSOLE_PASSWORD = "correct-horse-电池-staple"
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def make_user(app, username: str, role: str, *, account_id: int = 1, name: str | None = None):
+    """A console user with one role in one account (password CONSOLE_PASSWORD)."""
+    from bot import users
+
+    with app.app_context():
+        return users.create(
+            username=username,
+            display_name=name or username,
+            password=CONSOLE_PASSWORD,
+            role=role,
+            account_id=account_id,
+            actor="tests",
+        ).id
+
+
+def csrf_token(client, path: str = "/console/login") -> str:
+    """The CSRF token a page's forms carry (the session's, so any console page will do)."""
+    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = CONSOLE_PASSWORD):
+    """Sign in through the login form, as a person would; returns the response."""
+    token = csrf_token(client)
+    return client.post(
+        "/console/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+
+
+def console_post(client, path: str, data: dict | None = None, *, page: str = "/console/"):
+    """POST a console form with the session's CSRF token."""
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client, page)})
