@@ -28,6 +28,9 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(posts_group)
     app.cli.add_command(accounts_group)
+    from bot.users_cli import group as users_group
+
+    app.cli.add_command(users_group)
     # `flask --app bot demo` comes from the scheduler package's `flask.commands` entry point
 
 

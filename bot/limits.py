@@ -39,9 +39,9 @@ def init_app(app: Flask) -> None:
     if "demo" in app.blueprints:
         limiter.limit(lambda: cfg["RATE_LIMIT_DEMO"])(app.blueprints["demo"])
     if "console.login" in app.view_functions:  # guessing passwords is slow
-        limiter.limit(lambda: cfg["RATE_LIMIT_LOGIN"], methods=["POST"])(
-            app.view_functions["console.login"]
-        )
+        app.view_functions["console.login"] = limiter.limit(
+            lambda: cfg["RATE_LIMIT_LOGIN"], methods=["POST"]
+        )(app.view_functions["console.login"])
     app.extensions["pufa.limiter"] = limiter
     app.extensions["pufa.resident_limits"] = parse_many(cfg["RATE_LIMIT_RESIDENT"])
 

@@ -12,9 +12,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from bot.users import ROLES
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Choices of a select or radio field (WTForms 3.3 deprecates plain tuples)."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LoginForm(FlaskForm):
@@ -35,7 +41,7 @@ class AccountForm(FlaskForm):
 class PostForm(FlaskForm):
     title = StringField("标题", validators=[DataRequired(), Length(max=120)])
     kind = RadioField(
-        "形式", choices=[("text", "文字消息"), ("article", "图文（文章）")], default="text"
+        "形式", choices=options([("text", "文字消息"), ("article", "图文（文章）")]), default="text"
     )
     body = TextAreaField("正文（Markdown）", validators=[DataRequired(), Length(max=20000)])
     digest = StringField("摘要", validators=[Optional(), Length(max=120)])
@@ -58,7 +64,7 @@ class RescheduleForm(FlaskForm):
 class VerdictForm(FlaskForm):
     verdict = RadioField(
         "评价",
-        choices=[("correct", "回答正确"), ("partly", "部分正确"), ("wrong", "回答错误")],
+        choices=options([("correct", "回答正确"), ("partly", "部分正确"), ("wrong", "回答错误")]),
         validators=[DataRequired()],
     )
     note = TextAreaField("备注", validators=[Optional(), Length(max=2000)])
@@ -77,10 +83,10 @@ class UserForm(FlaskForm):
     username = StringField("用户名（小写字母和数字）", validators=[DataRequired(), Length(max=40)])
     display_name = StringField("姓名", validators=[DataRequired(), Length(max=40)])
     password = PasswordField("初始密码（至少 10 位）", validators=[DataRequired(), Length(max=200)])
-    role = SelectField("角色", choices=list(ROLES.items()), validators=[DataRequired()])
+    role = SelectField("角色", choices=options(ROLES.items()), validators=[DataRequired()])
 
 
 class ExportForm(FlaskForm):
     start = DateField("从", validators=[Optional()])
     end = DateField("到", validators=[Optional()])
-    fmt = SelectField("格式", choices=[("csv", "CSV"), ("xlsx", "Excel（XLSX）")])
+    fmt = SelectField("格式", choices=options([("csv", "CSV"), ("xlsx", "Excel（XLSX）")]))
