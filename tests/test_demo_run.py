@@ -71,6 +71,17 @@ def test_the_demo_answers_residents_and_publishes_a_queued_post(tmp_path):
             except requests.RequestException:
                 time.sleep(0.5)
         assert reply and "第五十条" in reply
+        printed = (tmp_path / "demo.log").read_text(encoding="utf-8")
+        assert "/console/" in printed and "zhangsan" in printed and "pufa-demo-2026" in printed
+        console = requests.Session()
+        page = console.get(f"http://127.0.0.1:{web}/console/login", timeout=5).text
+        token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+        signed_in = console.post(
+            f"http://127.0.0.1:{web}/console/login",
+            data={"username": "lingdao", "password": "pufa-demo-2026", "csrf_token": token},
+            timeout=5,
+        )
+        assert "刘书记" in signed_in.text and "法律咨询人次" in signed_in.text
         when = (datetime.now(UTC) + timedelta(hours=8, seconds=2)).strftime("%Y-%m-%d %H:%M:%S")
         post = tmp_path / "p.md"
         post.write_text(
@@ -78,12 +89,12 @@ def test_the_demo_answers_residents_and_publishes_a_queued_post(tmp_path):
             "陌生人让你转账、借银行卡，一律不理。",
             encoding="utf-8",
         )
-        for step in (
-            ("posts", "create", str(post)),
-            ("posts", "submit", "1"),
-            ("posts", "approve", "1"),
+        for step, by in (
+            (("posts", "create", str(post)), "张三"),
+            (("posts", "submit", "1"), "张三"),
+            (("posts", "approve", "1"), "李四"),  # a second person approves
         ):
-            assert run(*step, "--by", "演示").returncode == 0
+            assert run(*step, "--by", by).returncode == 0
         sends = {}
         for _ in range(40):
             sends = requests.get(f"http://127.0.0.1:{api}/_fake/calls", timeout=5).json()["sends"]
