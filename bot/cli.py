@@ -115,6 +115,17 @@ def content_export_quotes() -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
+@content.command("signoffs")
+def content_signoffs() -> None:
+    """Write advisers' sign-offs from the console into content/laws/*.toml (review lines)."""
+    from bot import signoffs
+
+    written = signoffs.export(current_app.config["CONTENT_DIR"])
+    for snippet_id in written:
+        click.echo(f"已写入：{snippet_id}")
+    click.echo(f"共写入 {len(written)} 条律师签核；请检查 git diff 后提交")
+
+
 @content.command("stats")
 def content_stats() -> None:
     """Snippets by law and by topic, as a Markdown table."""

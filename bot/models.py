@@ -346,3 +346,18 @@ class AuditEvent(db.Model):
     target: Mapped[str | None] = mapped_column(String(80))
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SnippetSignoff(db.Model):
+    """An adviser signed off a snippet written by machine (its quote was verified by lawref,
+    its explanation was not read by a lawyer). `flask content signoffs` writes sign-offs into
+    content/laws/ as `review = { status = "adviser-reviewed", … }`, the source of truth."""
+
+    __tablename__ = "snippet_signoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snippet_id: Mapped[str] = mapped_column(String(80), unique=True)
+    adviser: Mapped[str] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,4 +15,12 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-from bot.console import auth, posts, requests, reviews, users, views  # noqa: E402,F401
+from bot.console import (  # noqa: E402,F401
+    auth,
+    posts,
+    requests,
+    reviews,
+    snippets,
+    users,
+    views,
+)
