@@ -2,10 +2,11 @@
 
 wechatpy 1.8.18 (the stable release) has no draft/publish wrappers and its mass-send helper
 still posts the old `group_id` filter through a deprecated method, so the calls Pufa needs
-(stable_token, draft/add, message/mass/sendall with `tag_id`, tags/get) are made as thin calls
-through the client's own `post`/`get`: wechatpy still supplies the HTTP session, the
-access_token parameter, errcode parsing and the refresh-and-retry on 40001/40014/42001. The
-2.0 pre-release has the wrappers but is an alpha; we pin the release instead.
+(stable_token, draft/add, message/mass/sendall with `tag_id`, tags/get, material/add_material)
+are made as thin calls through the client's own `post`/`get`: wechatpy still supplies the
+HTTP session, the access_token parameter, errcode parsing and the refresh-and-retry on
+40001/40014/42001. The 2.0 pre-release has the wrappers but is an alpha; we pin the release
+instead.
 """
 
 from __future__ import annotations
@@ -186,6 +187,24 @@ def add_draft(
         "need_open_comment": 0,
     }
     return call(client, "post", "draft/add", data={"articles": [article]})["media_id"]
+
+
+def add_image(client: SharedTokenClient, *, data: bytes, mimetype: str) -> str:
+    """material/add_material?type=image: a permanent image, as an article's cover must be.
+
+    draft/add takes only a permanent material's media_id as `thumb_media_id` (W12); images
+    may be JPG or PNG up to 10 MB. The bytes (not a stream) go in, so wechatpy's retry after
+    a token refresh sends them again whole.
+    """
+    name = "cover.png" if mimetype == "image/png" else "cover.jpg"  # ASCII: no RFC 2231 names
+    result = call(
+        client,
+        "post",
+        "material/add_material",
+        params={"type": "image"},
+        files={"media": (name, data, mimetype)},
+    )
+    return str(result["media_id"])
 
 
 def tags(client: SharedTokenClient) -> dict[str, int]:

@@ -2,25 +2,36 @@
 
 - `states`: the states (a StrEnum), their Chinese names, the staff transitions;
 - `frontmatter`: what staff write (front matter, moments, times of day, key dates);
-- `workflow`: create, submit, approve, cancel, reopen, reschedule, history;
+- `workflow`: create, edit a draft, submit, approve, cancel, reopen, reschedule, history;
 - `quota`: the account's mass-send quota, as warnings;
-- `publishing`: the scheduler's tick, deliveries, WeChat's reports.
+- `publishing`: the scheduler's tick, deliveries, WeChat's reports, covers.
 """
 
 from bot.posts.frontmatter import calendar_time, parse_clock, parse_markdown, parse_time
 from bot.posts.publishing import (
+    COVER_LIMIT,
     TickReport,
     clientmsgid,
     counts,
     publish_due,
     record_job_finish,
     record_sent,
+    upload_cover,
 )
 from bot.posts.quota import quota_warnings
 from bot.posts.states import EVERYONE, STATES, TZ, PostError, State, local
-from bot.posts.workflow import act, create, history, reschedule
+from bot.posts.workflow import (
+    act,
+    create,
+    edit_draft,
+    history,
+    reschedule,
+    schedule_moment,
+    set_cover,
+)
 
 __all__ = [
+    "COVER_LIMIT",
     "EVERYONE",
     "STATES",
     "TZ",
@@ -42,4 +53,8 @@ __all__ = [
     "record_job_finish",
     "record_sent",
     "reschedule",
+    "schedule_moment",
+    "set_cover",
+    "upload_cover",
+    "edit_draft",
 ]

@@ -28,8 +28,8 @@ from bot import accounts, wechat_client
 from bot.extensions import db
 from bot.models import DEFAULT_ACCOUNT_ID, Delivery, Post
 from bot.posts import render
-from bot.posts.states import CLAIM_TIMEOUT, CONFIRM_WINDOW, EVERYONE, State, local
-from bot.posts.workflow import _event, _move
+from bot.posts.states import CLAIM_TIMEOUT, CONFIRM_WINDOW, EVERYONE, PostError, State, local
+from bot.posts.workflow import _event, _move, set_cover
 
 log = logging.getLogger(__name__)
 
@@ -364,3 +364,29 @@ def record_job_finish(fields: dict[str, Any], *, account_id: int = DEFAULT_ACCOU
 def counts() -> dict[str, int]:
     rows = db.session.execute(select(Post.state, func.count()).group_by(Post.state))
     return {state: n for state, n in rows}
+
+
+COVER_LIMIT = 2 * 1024 * 1024  # nginx lets 2 MB through to /console/ (WeChat takes 10 MB)
+IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def upload_cover(post: Post, data: bytes | None, *, account: accounts.Settings, actor: str) -> Post:
+    """Put the image among the account's permanent materials and make it the draft's cover.
+
+    `data` None: the upload was too large to read.
+    """
+    if post.state != State.DRAFT or post.kind != "article":
+        raise PostError("只有图文草稿可以上传封面")
+    if data is None or len(data) > COVER_LIMIT:
+        raise PostError("图片太大了：封面最大 2 MB")
+    if not data:
+        raise PostError("请先选择一张封面图片")
+    mimetype = next((t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if mimetype is None:
+        raise PostError("封面只能是 JPG 或 PNG 图片")
+    try:
+        client = wechat_client.client(account)
+        media_id = wechat_client.add_image(client, data=data, mimetype=mimetype)
+    except wechat_client.ApiError as exc:
+        raise PostError(f"封面没有上传成功：{exc.reason}") from None
+    return set_cover(post, media_id, actor=actor)

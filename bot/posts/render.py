@@ -1,29 +1,66 @@
 """What residents receive: a post's Markdown as WeChat shows it, never raw Markdown.
 
-An article (mpnews) is HTML, which WeChat's article page renders. A text message is plain
-text: its title first, then the body with Markdown's marks turned into what a chat shows
-(paragraphs, "• " for list items, numbers kept for numbered lists, links as "text（url）").
+An article (mpnews) is HTML, which WeChat's article page renders and the console shows as
+its preview: HTML typed into the Markdown is shown as text, not obeyed, and links and images
+keep only web, mail and phone addresses (no `javascript:`). A text message is plain text: its
+title first, then the body with Markdown's marks turned into what a chat shows (paragraphs,
+"• " for list items, numbers kept for numbered lists, links as "text（url）").
 """
 
 from __future__ import annotations
 
+import html
+import re
+import xml.etree.ElementTree as etree
 from html.parser import HTMLParser
 
 import markdown
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "table", "hr"}
+SAFE_SCHEMES = {"http", "https", "mailto", "tel"}
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f-\xa0\u200b-\u200f\u2028-\u202e\ufeff]+")
 
 
 def article_html(body: str) -> str:
-    return markdown.markdown(body, extensions=["tables", "sane_lists"])
+    """The article's HTML: safe to show in the console and to give WeChat as it is."""
+    return markdown.markdown(body, extensions=["tables", "sane_lists", _Inert()])
 
 
 def text_message(title: str, body: str) -> str:
     """The title, a blank line, and the body as clean chat text."""
     parser = _Text()
-    parser.feed(article_html(body))
+    # Typed HTML is parsed here and only its text kept: a chat shows no markup either way.
+    parser.feed(markdown.markdown(body, extensions=["tables", "sane_lists"]))
     parser.close()
     return f"【{title.strip()}】\n\n{parser.text()}".strip()
+
+
+class _Inert(Extension):
+    """Markdown without its raw-HTML pass-through, and with only safe link addresses."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.preprocessors.deregister("html_block")  # <div>… blocks become escaped text
+        md.inlinePatterns.deregister("html")  # so do <script>, <img onerror=…> inside text
+        md.treeprocessors.register(_SafeAddresses(md), "safe_addresses", -10)  # after unescape
+
+
+class _SafeAddresses(Treeprocessor):
+    def run(self, root: etree.Element) -> None:
+        for element in root.iter():
+            for attribute in ("href", "src"):
+                value = element.get(attribute)
+                if value is not None and not safe_address(value):
+                    del element.attrib[attribute]
+
+
+def safe_address(value: str) -> bool:
+    """A web, mail or phone address, or one without a scheme (a page-relative link)."""
+    plain = _INVISIBLE.sub("", html.unescape(value)).lower()
+    found = _SCHEME.match(plain)
+    return found is None or found.group(1) in SAFE_SCHEMES
 
 
 class _Text(HTMLParser):

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from bot.extensions import db
 from bot.models import DEFAULT_ACCOUNT_ID, Post, PostEvent
-from bot.posts.frontmatter import _when
+from bot.posts.frontmatter import _when, calendar_time, parse_time
 from bot.posts.states import _ALLOWED, STATES, PostError, State, local
 
 log = logging.getLogger(__name__)
@@ -181,3 +181,94 @@ def _event(
             detail=detail,
         )
     )
+
+
+def schedule_moment(schedule: dict[str, str | None]) -> tuple[datetime, str | None]:
+    """The UTC moment and the key date (if any) a schedule means, as create() computes them."""
+    if schedule["on"]:
+        when = calendar_time(schedule["on"], schedule["at"] or "09:00", datetime.now(UTC))
+        return when, schedule["on"]
+    return parse_time(schedule["send_at"] or ""), None
+
+
+def edit_draft(
+    post: Post,
+    *,
+    actor: str,
+    title: str,
+    body: str,
+    kind: str,
+    digest: str | None,
+    audiences: list[str],
+    send_at: str | None,
+    on: str | None,
+    at: str,
+) -> Post:
+    """Change a draft: one conditional UPDATE (still a draft) and its event."""
+    if not title or not body.strip():
+        raise PostError("标题和正文都不能为空")
+    if kind not in ("text", "article"):
+        raise PostError("形式只能是文字消息或图文")
+    if not audiences:
+        raise PostError("请至少填写一个发送对象，例如“全体”")
+    moment, calendar_id = schedule_moment({"send_at": send_at, "on": on, "at": at})
+    values = {
+        "title": title,
+        "body": body,
+        "kind": kind,
+        "digest": digest,
+        "audiences": audiences,
+        "send_at": moment,
+        "calendar_id": calendar_id,
+    }
+    changed = [name for name, value in values.items() if getattr(post, name) != value]
+    detail = "修改了" + "、".join(_FIELD_NAMES[n] for n in changed) if changed else "未改动"
+    if "send_at" in changed:
+        detail += f"（发送时间 {local(post.send_at)} → {local(moment)}）"
+    return _change_draft(post, values, actor=actor, action="edit", detail=detail)
+
+
+def set_cover(post: Post, media_id: str, *, actor: str) -> Post:
+    """Give a draft article its cover: a permanent image already in the account's materials."""
+    detail = f"封面图已上传到公众号素材库（{media_id}）"
+    return _change_draft(
+        post, {"cover_media_id": media_id}, actor=actor, action="cover", detail=detail
+    )
+
+
+def _change_draft(
+    post: Post, values: dict[str, Any], *, actor: str, action: str, detail: str
+) -> Post:
+    """One conditional UPDATE (the post is still a draft) and its event, in one transaction."""
+    result = db.session.execute(
+        update(Post)
+        .where(Post.id == post.id, Post.state == State.DRAFT)
+        .values(**values, updated_at=datetime.now(UTC))
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise PostError(f"“{post.title}”刚被别人改过了，已不是草稿，请刷新后再看")
+    db.session.add(
+        PostEvent(
+            post_id=post.id,
+            actor=actor,
+            action=action,
+            from_state=State.DRAFT,
+            to_state=State.DRAFT,
+            detail=detail,
+        )
+    )
+    db.session.commit()
+    db.session.refresh(post)
+    return post
+
+
+_FIELD_NAMES = {
+    "title": "标题",
+    "body": "正文",
+    "kind": "形式",
+    "digest": "摘要",
+    "audiences": "发送对象",
+    "send_at": "发送时间",
+    "calendar_id": "重要日子",
+}

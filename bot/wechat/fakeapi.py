@@ -4,7 +4,8 @@ The platform cannot be reached from a laptop or CI, so this small server impleme
 endpoints Pufa calls, following their documented behaviour (shared/WECHAT.md):
 - POST stable_token: the same token until it expires; force_refresh issues a new one (W18);
   GET token: the legacy call, which rotates and invalidates the previous token (W17);
-- GET tags/get; POST draft/add (returns a media_id);
+- GET tags/get; POST draft/add (returns a media_id); POST material/add_material?type=image
+  (a permanent image, JPG or PNG up to 10 MB: an article's cover; returns a media_id);
 - POST message/mass/sendall: filter.tag_id or is_to_all, text or mpnews; `clientmsgid`
   dedupes: a second send with the same id gets 45065 and the first msg_id (W10); a
   subscription account (the default of `flask --app bot demo`) gets one mass send a day
@@ -32,6 +33,7 @@ from flask import Flask, jsonify, render_template_string, request
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
+IMAGE_LIMIT = 10 * 1024 * 1024  # a permanent image material
 DEFAULT_TAGS = {"学生家长": 100, "企业": 101, "农户": 102, "外出务工人员": 103, "村组干部": 104}
 
 
@@ -59,6 +61,7 @@ class FakeWeChat:
             self.faults: list[dict[str, Any]] = []
             self.sends: dict[str, dict[str, Any]] = {}  # clientmsgid → the send
             self.drafts: dict[str, Any] = {}
+            self.materials: dict[str, dict[str, Any]] = {}  # media_id → the uploaded image
             self.accepted: dict[str, int] = {}  # clientmsgid → sends carried out (1, or a bug)
             self.refused: list[dict[str, Any]] = []  # sends refused for the daily quota
             self.injected: dict[str, int] = {}  # kind of fault → how many fired
@@ -169,6 +172,23 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
         with fake.lock:
             fake.drafts[media_id] = request.get_json(force=True)
         return jsonify(media_id=media_id)
+
+    @app.post("/cgi-bin/material/add_material")
+    def add_material():
+        if not token_ok():
+            return jsonify(errcode=40001, errmsg="invalid credential")
+        media = request.files.get("media")
+        if request.args.get("type") != "image" or media is None:
+            return jsonify(errcode=40004, errmsg="invalid media type")
+        data = media.read()
+        if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+            return jsonify(errcode=40113, errmsg="unsupported file type")
+        if len(data) > IMAGE_LIMIT:
+            return jsonify(errcode=40009, errmsg="invalid image size")
+        media_id = "image-" + secrets.token_hex(8)
+        with fake.lock:
+            fake.materials[media_id] = {"filename": media.filename, "size": len(data)}
+        return jsonify(media_id=media_id, url=f"http://mmbiz.qpic.cn/fake/{media_id}/0")
 
     @app.post("/cgi-bin/message/mass/sendall")
     def sendall():
