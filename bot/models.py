@@ -179,7 +179,7 @@ class Post(db.Model):
     calendar_id: Mapped[str | None] = mapped_column(String(60))  # scheduled "on" a key date
     state: Mapped[str] = mapped_column(String(30), default="draft", index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String(60))
+    created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -192,7 +192,7 @@ class PostEvent(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(60))
+    actor: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(40))
     from_state: Mapped[str | None] = mapped_column(String(30))
     to_state: Mapped[str | None] = mapped_column(String(30))
@@ -283,7 +283,7 @@ class Review(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = account_column()
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"), index=True)
-    reviewer: Mapped[str] = mapped_column(String(40))
+    reviewer: Mapped[str] = mapped_column(String(120))
     verdict: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -306,7 +306,7 @@ class Correction(db.Model):
     question_key: Mapped[str] = mapped_column(String(200), index=True)  # normalised
     snippet_id: Mapped[str | None] = mapped_column(String(80))  # None: withdrawn
     before: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # what it answered
-    author: Mapped[str] = mapped_column(String(40))
+    author: Mapped[str] = mapped_column(String(120))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -341,7 +341,7 @@ class AuditEvent(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
-    actor: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str | None] = mapped_column(String(80))
     detail: Mapped[str | None] = mapped_column(Text)
@@ -357,7 +357,7 @@ class SnippetSignoff(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snippet_id: Mapped[str] = mapped_column(String(80), unique=True)
-    adviser: Mapped[str] = mapped_column(String(60))
+    adviser: Mapped[str] = mapped_column(String(120))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -73,9 +73,10 @@ def home():
             select(func.count(Exchange.id)).where(asked, Exchange.outcome == "answered")
         ),
         "unanswered": _count(
-            select(func.count(Exchange.id)).where(
-                asked, Exchange.outcome.in_(("no_answer", "suggestions"))
-            )
+            select(func.count(Exchange.id)).where(asked, Exchange.outcome == "no_answer")
+        ),
+        "suggested": _count(
+            select(func.count(Exchange.id)).where(asked, Exchange.outcome == "suggestions")
         ),
         "emergencies": _count(
             select(func.count(Exchange.id)).where(month, Exchange.emergency.is_not(None))
