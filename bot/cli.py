@@ -141,6 +141,23 @@ def content_stats() -> None:
         click.echo(f"| {topic} | {n} |")
 
 
+@content.command("corrections")
+@click.option("--all", "everything", is_flag=True, help="also corrections exported before")
+@click.option("--dry-run", is_flag=True, help="print only; do not mark them exported")
+def content_corrections(everything: bool, dry_run: bool) -> None:
+    """Print advisers' corrections as TOML phrasings for content/laws/, and mark them exported."""
+    from bot import corrections
+
+    found = corrections.pending_export(everything=everything)
+    if not found.add and not found.remove:
+        click.echo("# 没有新的更正需要写进 content/laws/")
+    else:
+        click.echo(corrections.as_toml(found))
+    if not dry_run and found.rows:
+        corrections.mark_exported(found.rows)
+        click.echo(f"# {len(found.rows)} 条更正已标记为已导出", err=True)
+
+
 @journal_cli.command("replay")
 def journal_replay() -> None:
     """Write Q&A entries spooled while the database was down or slow.

@@ -40,7 +40,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.extensions import db
-from bot.models import DEFAULT_ACCOUNT_ID, Conversation, Exchange
+from bot.models import DEFAULT_ACCOUNT_ID, Conversation, Exchange, HelpRequest
 from bot.stores import (
     DiskKeys,
     RedisError,
@@ -431,9 +431,13 @@ def _erase_committed(openid_hash: str) -> None:
 
 
 def erase(openid_hash: str) -> None:
-    """Unlink a resident's exchanges and drop their conversation row (caller commits)."""
+    """Unlink a resident's exchanges and requests for a person, and drop their conversation
+    row (caller commits): one transaction, also when replayed from the spool."""
     db.session.execute(
         update(Exchange).where(Exchange.openid_hash == openid_hash).values(openid_hash=None)
+    )
+    db.session.execute(
+        update(HelpRequest).where(HelpRequest.openid_hash == openid_hash).values(openid_hash=None)
     )
     db.session.execute(delete(Conversation).where(Conversation.openid_hash == openid_hash))
 

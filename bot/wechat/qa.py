@@ -7,8 +7,9 @@ disk spool and the resident is still answered.
 
 A conversation is what residents expect of a person: a greeting gets a greeting, "2" picks
 the second choice, "更多" the rest of a long answer, "那要赔多少钱" within ten minutes stays
-on the topic, "有用/没用" is recorded against the answer it follows, and "人工" says how to
-reach a person now. Message kinds and conversational moves are registered, not if-chained.
+on the topic, "有用/没用" is recorded against the answer it follows, and "人工", "我要调解"
+or "法律援助" start a request for a person (bot/requests.py), a few questions long. Message
+kinds and conversational moves are registered, not if-chained.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 
 from flask import current_app
 
-from bot import answering, conversations, journal, lawbase, limits, metrics
+from bot import answering, conversations, corrections, journal, lawbase, limits, metrics
+from bot import requests as help_requests
 from bot.accounts import Settings
 from bot.privacy import mask, openid_hash
 from bot.wechat import render
@@ -60,13 +62,7 @@ SMALL_TALK: dict[str, tuple[re.Pattern[str], str]] = {
         ),
         render.WHO_AM_I,
     ),
-    "human": (
-        re.compile(
-            r"^\s*(人工|转人工|人工服务|人工客服|找人|找真人|真人|我要找人|我要找人工|找律师|"
-            r"有没有人工|能不能找个人)" + _END
-        ),
-        render.HUMAN,
-    ),
+    # "人工", "找人" start a request for a person: see the `_request` move
 }
 FEEDBACK = {
     "useful": re.compile(r"^\s*(有用|有帮助|很有用|有用的|管用|说得对|对的|解决了)" + _END),
@@ -231,8 +227,8 @@ def _message(text: str, turn: Turn) -> Result:
     for move in MOVES:
         result = move(text, turn)
         if result is not None:
-            return result
-    return _question(text, turn)
+            return _with_news(result, turn)
+    return _with_news(_question(text, turn), turn)
 
 
 # -- conversational moves, tried in order before a message is treated as a question --------
@@ -288,7 +284,93 @@ def _feedback(text: str, turn: Turn) -> Result | None:
     return None
 
 
-MOVES: list[Callable[[str, Turn], Result | None]] = [_more, _pick, _feedback, _small_talk]
+def _request(text: str, turn: Turn) -> Result | None:
+    """A request for a person: "人工", "我要调解" start it, then one question per message.
+
+    Every step is checked for an emergency first: someone in danger gets the numbers, and
+    the request waits (see `_request_paused`)."""
+    kind = help_requests.started(text)
+    if kind is not None:
+        start = render.REQUEST_START[kind].format(office=turn.office)
+        ask = render.REQUEST_ASK[help_requests.STEPS[0]]
+        return Result("request", f"{start}\n{ask}", state={"request": help_requests.begin(kind)})
+    state = conversations.get(turn.who)
+    req = help_requests.pending(state)
+    if req is None or (_MORE.match(text) and state.get("more")):
+        return None
+    alarm = help_requests.alarm(text)
+    if alarm is not None and alarm.firm:
+        return _request_paused(text, turn, req)
+    step = help_requests.advance(req, text, who=turn.who, account_id=turn.account.id)
+    result = Result("request", _request_reply(step, turn), state={"request": step.request})
+    if alarm is not None:  # maybe in danger: the numbers first, and the request goes on
+        numbers = render.EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers))
+        result.text, result.emergency = f"{numbers}\n\n{result.text}", alarm.kind
+    return result
+
+
+def _request_reply(step: help_requests.Step, turn: Turn) -> str:
+    replies = {
+        "asked": render.REQUEST_ASK.get(step.ask or "", ""),
+        "again": render.REQUEST_PHONE_AGAIN,
+        "saved": render.REQUEST_SAVED if step.phone else render.REQUEST_SAVED_NO_PHONE,
+        "cancelled": render.REQUEST_CANCELLED,
+        "failed": render.REQUEST_NOT_SAVED,
+    }
+    kind = render.REQUEST_KINDS[step.kind]
+    phone = help_requests.masked_phone(step.phone)
+    return replies[step.outcome].format(kind=kind, phone=phone, office=turn.office)
+
+
+def _request_paused(text: str, turn: Turn, req: dict[str, Any]) -> Result:
+    """An emergency in the middle of a request is answered as any emergency is, numbers
+    first; the request waits for the resident to be safe. Told what happened, it keeps that
+    as what the request is about, so the resident is not asked to tell it again."""
+    result = _question(text, turn)
+    if req["step"] == help_requests.STEPS[0]:
+        req = help_requests.advance(req, text, who=turn.who, account_id=turn.account.id).request
+    assert req is not None
+    tail = render.REQUEST_PAUSED.format(ask=render.REQUEST_ASK[req["step"]])
+    state = {**(result.state or {}), "request": req}
+    if len(f"{result.text}\n\n{tail}".encode()) <= int(current_app.config["REPLY_MAX_BYTES"]):
+        result.text = f"{result.text}\n\n{tail}"
+    elif state.get("more"):  # a long answer: the reminder comes with its last page
+        state["more"] = [*state["more"], tail]
+    result.state = state
+    return result
+
+
+def _with_news(result: Result, turn: Turn) -> Result:
+    """Progress on the resident's requests, one line before the reply, said once.
+
+    Not before an emergency's numbers, which stay on the first line: the news waits for the
+    next message, as it does when the reply has no room for it."""
+    if result.emergency is not None:
+        return result
+    news = help_requests.news_for(turn.who, turn.account.id)
+    if not news:
+        return result
+    lines = [
+        render.REQUEST_PROGRESS.format(
+            kind=render.REQUEST_KINDS[n.kind], status=render.REQUEST_STATUSES[n.status]
+        )
+        for n in news
+    ]
+    text = "\n".join([*lines, result.text])
+    if len(text.encode()) > int(current_app.config["REPLY_MAX_BYTES"]):
+        return result
+    help_requests.mark_told(news)
+    result.text = text
+    return result
+
+
+MOVES: list[Callable[[str, Turn], Result | None]] = [
+    _request,  # first: in the middle of a request, a message answers its question
+    _more,
+    _pick,
+    _feedback,
+    _small_talk,
+]
 
 
 # -- questions ------------------------------------------------------------------------------
@@ -297,6 +379,9 @@ MOVES: list[Callable[[str, Turn], Result | None]] = [_more, _pick, _feedback, _s
 def _question(text: str, turn: Turn) -> Result:
     ctx = answering.context()
     ans = answering.answer(text, ctx)
+    fixed = _corrected(text, turn, ans, ctx)
+    if fixed is not None:
+        return _paged(fixed, turn, question=text)
     topic = _recent_topic(turn.who)
     if topic is not None and _leans_on(text, ans):
         if WHICH_OFFICE.search(text) and topic.get("snippet") in ctx.base.by_id:
@@ -309,6 +394,23 @@ def _question(text: str, turn: Turn) -> Result:
             joined.emergency = ans.emergency  # this message's danger, not the topic's words
             return _paged(joined, turn, topic=topic, question=text)
     return _paged(ans, turn, question=text)
+
+
+def _corrected(
+    text: str, turn: Turn, ans: answering.Answer, ctx: answering.Context
+) -> answering.Answer | None:
+    """An adviser corrected this question in this account: their snippet is the answer.
+
+    The emergency found in the message stays with it: its numbers never depend on matching."""
+    fix = corrections.lookup(text, turn.account.id)
+    if fix is None:
+        return None
+    fixed = answering.chosen(fix.snippet_id, ctx)
+    if fixed is None or fixed.outcome != "answered":
+        return None  # the snippet left the base: answer by ourselves
+    fixed.emergency = ans.emergency
+    fixed.citations = [{**c, "correction": fix.correction_id} for c in fixed.citations]
+    return fixed
 
 
 def _leans_on(text: str, ans: answering.Answer) -> bool:

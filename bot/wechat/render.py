@@ -124,6 +124,48 @@ HUMAN = (
     "· 邻里、家庭纠纷可以找村（社区）人民调解委员会调解\n"
     "情况紧急请直接拨打110。"
 )
+# A request for a person (bot/requests.py): three short questions, then what happens next.
+REQUEST_START = {
+    "person": HUMAN + "\n\n也可以让工作人员打电话给您，回答三个小问题就行（随时回复“取消”结束）。",
+    "mediation": "好的，帮您申请人民调解（免费）。回答三个小问题就行，随时回复“取消”结束。",
+    "legal_aid": (
+        "好的，帮您登记法律援助（经济困难请不起律师的，可以免费得到律师帮助）。"
+        "回答三个小问题就行，随时回复“取消”结束。"
+    ),
+}
+REQUEST_ASK = {
+    "about": "① 是什么事？用一两句话说说就行。",
+    "village": "② 您是哪个村（社区）的？",
+    "phone": "③ 留个电话，工作人员好打给您（手机、座机都行）。不想留请回复“不留”。",
+}
+REQUEST_PHONE_AGAIN = (
+    "这个号码好像不太对，请再发一次，比如 13812345678 或 0871-62345678。不想留请回复“不留”。"
+)
+REQUEST_KINDS = {"person": "找人帮忙", "mediation": "调解", "legal_aid": "法律援助"}
+REQUEST_SAVED = (
+    "好的，您的求助（{kind}）已经记下了。\n"
+    "工作人员会在工作日内打您留的电话（{phone}）联系您，请留意接听。\n"
+    "也可以直接联系：{office}\n"
+    "着急的事请拨打12348公共法律服务热线（免费）；有危险请马上拨打110、119、120。"
+)
+REQUEST_SAVED_NO_PHONE = (
+    "好的，您的求助（{kind}）已经记下了。您没有留电话，有进展会在您下次给我发消息时告诉您；"
+    "也可以在工作日直接联系：{office}\n"
+    "着急的事请拨打12348公共法律服务热线（免费）；有危险请马上拨打110、119、120。"
+)
+REQUEST_NOT_SAVED = (
+    "抱歉，系统刚才出了点问题，没能记下您的求助。请直接联系：{office}\n"
+    "或拨打12348公共法律服务热线（免费）。"
+)
+REQUEST_CANCELLED = "好的，已经取消了，什么也没有记下。有事随时找我，或直接联系：{office}"
+REQUEST_PAUSED = "（刚才的求助先放一放。安全了再接着回答：{ask}不需要了请回复“取消”。）"
+REQUEST_PROGRESS = "您的求助（{kind}）已有进展：{status}"
+REQUEST_STATUSES = {
+    "contacted": "已联系",
+    "mediated": "已调解",
+    "referred": "已转交",
+    "closed": "已办结",
+}
 FEEDBACK_THANKS = "谢谢您的反馈！我们记下了，会请法律顾问看一看。"
 FEEDBACK_SORRY = (
     "抱歉没帮上忙，我们记下了，会请法律顾问改进这条回答。\n"
