@@ -437,7 +437,9 @@ def erase(openid_hash: str) -> None:
         update(Exchange).where(Exchange.openid_hash == openid_hash).values(openid_hash=None)
     )
     db.session.execute(
-        update(HelpRequest).where(HelpRequest.openid_hash == openid_hash).values(openid_hash=None)
+        update(HelpRequest)
+        .where(HelpRequest.openid_hash == openid_hash)
+        .values(openid_hash=None, openid=None)
     )
     db.session.execute(delete(Conversation).where(Conversation.openid_hash == openid_hash))
 

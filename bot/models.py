@@ -323,6 +323,10 @@ class HelpRequest(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = account_column()
     openid_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The resident's openid, kept only while the request is open: the customer-service
+    # message that tells them of progress needs it. Erased when they are told it is closed
+    # or when they unsubscribe.
+    openid: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(20))  # person | mediation | legal_aid
     about: Mapped[str] = mapped_column(Text, default="")
     village: Mapped[str | None] = mapped_column(String(80))

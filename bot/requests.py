@@ -15,24 +15,29 @@ Wording for residents is in bot/wechat/render.py; this module returns data.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import answering, emergency, search, users
+from bot import answering, emergency, search, users, wechat_client
+from bot.accounts import Settings
 from bot.errors import PufaError
 from bot.extensions import db
-from bot.models import HelpRequest
+from bot.models import Exchange, HelpRequest
 from bot.privacy import mask
 from bot.stores import StorageUnavailable, in_database
 
+log = logging.getLogger(__name__)
+
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)  # W9: messages to a follower after their last
 EXPIRE_SECONDS = 30 * 60  # a request left half-way this long is forgotten
 ABOUT_MAX = 500  # characters of "what it is about" kept
 VILLAGE_MAX = 80  # the column's size
@@ -151,7 +156,13 @@ class Step:
 
 
 def advance(
-    req: dict[str, Any], text: str, *, who: str, account_id: int, now: float | None = None
+    req: dict[str, Any],
+    text: str,
+    *,
+    who: str,
+    account_id: int,
+    openid: str | None = None,
+    now: float | None = None,
 ) -> Step:
     """Take one message as the answer to the request's current question."""
     kind, now = Kind(req["kind"]), now or time.time()
@@ -170,17 +181,20 @@ def advance(
     if phone is None and not declined and tries < PHONE_TRIES:  # saved without one after that
         return Step("again", kind, {**req, "tries": tries, "at": now})
     try:
-        in_database(_save, account_id, who, req, phone)
+        in_database(_save, account_id, who, openid, req, phone)
     except (SQLAlchemyError, StorageUnavailable):
         return Step("failed", kind)
     return Step("saved", kind, phone=phone)
 
 
-def _save(account_id: int, who: str, req: dict[str, Any], phone: str | None) -> None:
+def _save(
+    account_id: int, who: str, openid: str | None, req: dict[str, Any], phone: str | None
+) -> None:
     db.session.add(
         HelpRequest(
             account_id=account_id,
             openid_hash=who,
+            openid=openid,
             kind=req["kind"],
             about=req.get("about", ""),
             village=req.get("village") or None,
@@ -280,7 +294,7 @@ def _mark(news: list[News]) -> None:
     for item in news:
         values: dict[str, Any] = {"notified_status": item.status}
         if item.status == Status.CLOSED:
-            values["openid_hash"] = None
+            values["openid_hash"] = values["openid"] = None
         db.session.execute(
             update(HelpRequest)
             .where(HelpRequest.id == item.id, HelpRequest.status == item.status)
@@ -378,6 +392,33 @@ def change_status(
     req.notes = [*(req.notes or []), entry]  # a new list: JSON columns miss in-place changes
     req.status = status
     db.session.commit()
+
+
+def tell_now(
+    req: HelpRequest, account: Settings, *, text: str, now: datetime | None = None
+) -> bool:
+    """Tell the resident of the request's new status by a customer-service message, when
+    WeChat allows one (within 48 hours of their last message, W9). False: they hear it at
+    their next message instead (`news_for`)."""
+    if not req.openid or not req.openid_hash or req.notified_status == req.status:
+        return False
+    last = db.session.scalar(
+        select(func.max(Exchange.received_at)).where(
+            Exchange.openid_hash == req.openid_hash, Exchange.account_id == req.account_id
+        )
+    )
+    if last is None or (now or datetime.now(UTC)) - last >= CUSTOMER_SERVICE_WINDOW:
+        return False
+    try:
+        wechat_client.send_text(wechat_client.client(account), openid=req.openid, text=text)
+    except wechat_client.ApiError as exc:
+        log.warning("request %s: progress not sent now (%s); told at the next message", req.id, exc)
+        return False
+    req.notified_status = req.status
+    if req.status == Status.CLOSED:  # nothing more to tell: the link to the resident goes
+        req.openid = req.openid_hash = None
+    db.session.commit()
+    return True
 
 
 def reveal_phone(req: HelpRequest, *, actor: str) -> str | None:

@@ -168,6 +168,12 @@ def send_to_tag(
     return Sent(str(result["msg_id"]), _str(result.get("msg_data_id")), duplicate=False)
 
 
+def send_text(client: SharedTokenClient, *, openid: str, text: str) -> None:
+    """message/custom/send: a text to one follower, within WeChat's 48-hour window (W9)."""
+    data = {"touser": openid, "msgtype": "text", "text": {"content": text}}
+    call(client, "post", "message/custom/send", data=data)
+
+
 def add_draft(
     client: SharedTokenClient,
     *,

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BLUEPRINTS = ("bot.wechat", "bot.demo", "bot.api")
+BLUEPRINTS = ("bot.wechat", "bot.demo", "bot.api", "bot.console")
 ENTRY_POINTS = {"bot/__init__.py", "bot/cli.py", "bot/posts_cli.py"}
 
 

@@ -12,7 +12,7 @@ from bot import accounts
 from bot import requests as help_requests
 from bot.extensions import db
 from bot.models import AuditEvent, Exchange, HelpRequest
-from tests.factories import console_post, login, make_user
+from tests.factories import console_post, login, make_user, publishing_app
 
 RESIDENT = "o-resident-help-01"
 
@@ -286,5 +286,37 @@ def test_unsubscribing_unlinks_the_residents_requests(app, client, plain_wechat)
     assert before.openid_hash
     client.post(**plain_wechat.post_kwargs(plain_wechat.sim.event("unsubscribe", openid=RESIDENT)))
     [after] = requests_in(app)
-    assert after.openid_hash is None
+    assert after.openid_hash is None and after.openid is None
     assert after.village == "大寨村" and after.phone == "13812345678"  # the staff's follow-up stays
+
+
+def test_within_48_hours_the_resident_is_told_at_once_by_a_customer_service_message(
+    tmp_path, fake_api, plain_wechat
+):
+    app = publishing_app(tmp_path, fake_api)
+    client = app.test_client()
+    mediation_request(client, plain_wechat)
+    make_user(app, "zhangsan", "staff")
+    login(client, "zhangsan")
+    [row] = requests_in(app)
+    page = f"/console/requests/{row.id}"
+    done = console_post(
+        client, f"{page}/status", {"status": "contacted", "note": "已联系"}, page=page
+    )
+    assert "已通过公众号消息告诉居民" in client.get(done.headers["Location"]).get_data(as_text=True)
+    [sent] = fake_api.custom
+    assert sent["data"]["touser"] == RESIDENT
+    assert sent["data"]["text"]["content"] == "您的求助（调解）已有进展：已联系"
+    assert "已有进展" not in plain_wechat.ask(client, "你好", openid=RESIDENT)  # not twice
+
+    fake_api.window_closed.add(RESIDENT)  # 48 hours passed: WeChat refuses (45015)
+    closed = console_post(
+        client, f"{page}/status", {"status": "closed", "note": "调解成功"}, page=page
+    )
+    assert "居民下次发消息时会看到" in client.get(closed.headers["Location"]).get_data(as_text=True)
+    assert len(fake_api.custom) == 1
+    assert plain_wechat.ask(client, "你好", openid=RESIDENT).startswith(
+        "您的求助（调解）已有进展：已办结"
+    )
+    [row] = requests_in(app)
+    assert row.openid is None and row.openid_hash is None  # told it is closed: unlinked

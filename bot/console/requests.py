@@ -6,13 +6,24 @@ and the full number is shown on that response only (never in a URL, never cached
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from bot import requests as help_requests
 from bot.console import bp
 from bot.console.auth import account_id, actor, owned, requires
 from bot.console.forms import ActionForm, RequestStatusForm
 from bot.models import HelpRequest
+from bot.wechat import render
 
 
 @bp.get("/requests")
@@ -66,8 +77,18 @@ def request_status(request_id: int):
         except help_requests.RequestError as exc:
             flash(str(exc), "error")
         else:
-            flash(f"已更新为“{help_requests.STATUSES[req.status]}”", "ok")
+            told = req.status != "new" and help_requests.tell_now(
+                req, g.account, text=_progress_text(req)
+            )
+            how = "已通过公众号消息告诉居民" if told else "居民下次发消息时会看到这个进展"
+            flash(f"已更新为“{help_requests.STATUSES[req.status]}”；{how}", "ok")
     return redirect(url_for("console.request_detail", request_id=req.id))
+
+
+def _progress_text(req: HelpRequest) -> str:
+    """The same line the resident would read at their next message (the residents' wording)."""
+    kind = render.REQUEST_KINDS[req.kind]
+    return render.REQUEST_PROGRESS.format(kind=kind, status=render.REQUEST_STATUSES[req.status])
 
 
 def _status_form(req: HelpRequest) -> RequestStatusForm:

@@ -64,6 +64,8 @@ class FakeWeChat:
             self.materials: dict[str, dict[str, Any]] = {}  # media_id → the uploaded image
             self.accepted: dict[str, int] = {}  # clientmsgid → sends carried out (1, or a bug)
             self.refused: list[dict[str, Any]] = []  # sends refused for the daily quota
+            self.custom: list[dict[str, Any]] = []  # customer-service messages delivered
+            self.window_closed: set[str] = set()  # openids past their 48-hour window (W9)
             self.injected: dict[str, int] = {}  # kind of fault → how many fired
             self.token_fetches = {"stable": 0, "stable_forced": 0, "legacy": 0}
             self.ids = itertools.count(1000000001)
@@ -189,6 +191,20 @@ def create_fake_api(fake: FakeWeChat) -> Flask:
         with fake.lock:
             fake.materials[media_id] = {"filename": media.filename, "size": len(data)}
         return jsonify(media_id=media_id, url=f"http://mmbiz.qpic.cn/fake/{media_id}/0")
+
+    @app.post("/cgi-bin/message/custom/send")
+    def custom_send():
+        """A customer-service message: only within 48 h of the resident's last message (W9)."""
+        if not token_ok():
+            return jsonify(errcode=40001, errmsg="invalid credential")
+        data = request.get_json(force=True)
+        if data.get("touser") in fake.window_closed:
+            return jsonify(
+                errcode=45015, errmsg="response out of time limit or subscription is canceled"
+            )
+        with fake.lock:
+            fake.custom.append({"data": data, "at": time.time()})
+        return jsonify(errcode=0, errmsg="ok")
 
     @app.post("/cgi-bin/message/mass/sendall")
     def sendall():

@@ -88,6 +88,7 @@ class Turn:
 
     who: str  # the resident's keyed hash, scoped to the account
     account: Settings
+    openid: str = ""  # kept only on a request for a person, to tell them of progress
 
     @property
     def office(self) -> str:
@@ -125,7 +126,7 @@ def reply_once(
     `msg_key` is already scoped to the account (`account.scoped`)."""
     started = time.perf_counter()
     who = hash_openid(openid, account)
-    turn = Turn(who, account)
+    turn = Turn(who, account, openid)
     entry = journal.Entry(
         msg_key=msg_key, openid_hash=who, kind=kind, question=mask(text), account_id=account.id
     )
@@ -301,7 +302,9 @@ def _request(text: str, turn: Turn) -> Result | None:
     alarm = help_requests.alarm(text)
     if alarm is not None and alarm.firm:
         return _request_paused(text, turn, req)
-    step = help_requests.advance(req, text, who=turn.who, account_id=turn.account.id)
+    step = help_requests.advance(
+        req, text, who=turn.who, account_id=turn.account.id, openid=turn.openid
+    )
     result = Result("request", _request_reply(step, turn), state={"request": step.request})
     if alarm is not None:  # maybe in danger: the numbers first, and the request goes on
         numbers = render.EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers))

@@ -55,6 +55,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), server_default="1", nullable=False),
         sa.Column("openid_hash", sa.String(length=64), nullable=True),
+        sa.Column("openid", sa.String(length=64), nullable=True),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("about", sa.Text(), nullable=False),
         sa.Column("village", sa.String(length=80), nullable=True),
