@@ -120,6 +120,18 @@ def next_start(rule: str, after: date, *, horizon_days: int = 800) -> date | Non
     return found[0] if found else None
 
 
+def with_additions(path: str | Path, additions: str | Path | None) -> dict[str, Entry]:
+    """The national calendar and a township's own dates (its market days, its village's
+    festival) from the account's file; an addition with a national id replaces it."""
+    entries = load(path)
+    if additions:
+        extra = Path(additions)
+        if not extra.is_absolute():
+            extra = Path(path).parent / extra
+        entries = {**entries, **load(extra)}
+    return entries
+
+
 def load(path: str | Path) -> dict[str, Entry]:
     """Read content/calendar.toml; ContentError naming the entry and field on any problem."""
     path = Path(path)

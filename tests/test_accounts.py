@@ -174,3 +174,33 @@ def test_a_job_report_only_touches_its_own_accounts_delivery(county):
         report = {"MsgID": "1000001", "Status": "send success", "SentCount": "9"}
         assert posts.record_job_finish(report, account_id=2) is False  # not the other's msg_id
         assert posts.record_job_finish(report, account_id=1) is True
+
+
+def test_a_townships_own_key_dates_are_added_to_the_national_calendar(county, tmp_path):
+    additions = tmp_path / "xinglong-calendar.toml"
+    additions.write_text(
+        '[[date]]\nid = "xinglong-market"\nname = "兴隆街赶集天"\nrule = "market 5"\n',
+        encoding="utf-8",
+    )
+    with county.app_context():
+        row = db.session.get(Account, 2)
+        row.calendar_file = str(additions)
+        db.session.commit()
+        accounts.forget_cached()
+        assert "xinglong-market" in posts.key_dates(2) and "constitution-day" in posts.key_dates(2)
+        assert "xinglong-market" not in posts.key_dates(1)
+        post = posts.create(
+            actor="张三", title="赶集天普法", body="正文", audiences=["全体"],
+            on="xinglong-market", at="9点", now=T0, account_id=2,
+        )  # fmt: skip
+        assert post.calendar_id == "xinglong-market" and post.send_at.day in (5, 15, 25)
+        with pytest.raises(posts.PostError, match="没有关键日期"):
+            posts.create(
+                actor="张三", title="x", body="y", audiences=["全体"],
+                on="xinglong-market", now=T0, account_id=1,
+            )  # fmt: skip
+
+
+def test_a_time_out_of_range_is_a_clear_error(county):
+    with county.app_context(), pytest.raises(posts.PostError, match="时间不对"):
+        posts.parse_time("0001-01-01 00:00")

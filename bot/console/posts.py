@@ -141,11 +141,10 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
 
 
 def _calendar_entries() -> dict[str, campaigns.Entry]:
-    path = g.account.calendar_file or current_app.config["CALENDAR_FILE"]
     try:
-        return campaigns.load(path)
+        return posts.key_dates(g.account.id)
     except ContentError as exc:
-        current_app.logger.error("calendar %s cannot be read: %s", path, exc)
+        current_app.logger.error("calendar of account %s cannot be read: %s", g.account.slug, exc)
         flash("普法日历文件有误，重要日子暂时无法显示，请联系管理员", "error")
         return {}
 
@@ -323,7 +322,7 @@ def _form_preview(form: PostForm) -> Preview:
     fields = _content(form)
     shown = {k: fields[k] for k in ("kind", "title", "body", "digest")}
     try:
-        moment, _ = posts.schedule_moment(_schedule(form))
+        moment, _ = posts.schedule_moment(_schedule(form), g.account.id)
     except posts.PostError as exc:
         flash(str(exc), "error")
         return message_preview(**shown)

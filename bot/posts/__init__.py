@@ -7,7 +7,13 @@
 - `publishing`: the scheduler's tick, deliveries, WeChat's reports, covers.
 """
 
-from bot.posts.frontmatter import calendar_time, parse_clock, parse_markdown, parse_time
+from bot.posts.frontmatter import (
+    calendar_time,
+    key_dates,
+    parse_clock,
+    parse_markdown,
+    parse_time,
+)
 from bot.posts.publishing import (
     COVER_LIMIT,
     TickReport,
@@ -44,6 +50,7 @@ __all__ = [
     "counts",
     "create",
     "history",
+    "key_dates",
     "local",
     "parse_clock",
     "parse_markdown",

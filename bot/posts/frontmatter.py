@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import current_app
 
-from bot import campaigns
+from bot import accounts, campaigns
+from bot.models import DEFAULT_ACCOUNT_ID
 from bot.posts.states import TZ, PostError
 
 
@@ -26,12 +27,12 @@ def parse_markdown(text: str) -> dict[str, Any]:
 
 
 def _when(
-    send_at: Any, on: str | None, at: str, now: datetime
+    send_at: Any, on: str | None, at: str, now: datetime, account_id: int = DEFAULT_ACCOUNT_ID
 ) -> tuple[datetime | None, str | None]:
     if send_at and on:
         raise PostError("send_at 和 on 只能选一个")
     if on:
-        return calendar_time(on, at, now), on
+        return calendar_time(on, at, now, account_id=account_id), on
     if not send_at:
         raise PostError(
             "请写明发送时间 send_at（如 2026-12-04 09:00）或关键日期 on（如 constitution-day）"
@@ -48,7 +49,10 @@ def parse_time(value: str | datetime) -> datetime:
             moment = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
         except ValueError:
             raise PostError(f"时间格式不对：{value}（应为 2026-12-04 09:00）") from None
-    return (moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment).astimezone(UTC)
+    try:
+        return (moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment).astimezone(UTC)
+    except OverflowError:  # "0001-01-01 00:00" has no UTC moment
+        raise PostError(f"时间不对：{value}（应为 2026-12-04 09:00）") from None
 
 
 _CLOCK = re.compile(r"^\s*(\d{1,2})\s*(?:[:：]\s*(\d{2})|点\s*(?:(半)|(\d{1,2})\s*分?)?)\s*$")
@@ -65,9 +69,18 @@ def parse_clock(value: str) -> tuple[int, int]:
     raise PostError(f"时刻格式不对：{value}（应为 09:00 这样的 24 小时制，或“9点”“9点半”）")
 
 
-def calendar_time(entry_id: str, at: str, now: datetime) -> datetime:
+def key_dates(account_id: int = DEFAULT_ACCOUNT_ID) -> dict[str, campaigns.Entry]:
+    """The key dates an account's posts may be scheduled on: the national calendar and the
+    account's own additions."""
+    additions = accounts.by_id(account_id).calendar_file
+    return campaigns.with_additions(current_app.config["CALENDAR_FILE"], additions)
+
+
+def calendar_time(
+    entry_id: str, at: str, now: datetime, *, account_id: int = DEFAULT_ACCOUNT_ID
+) -> datetime:
     """The next first day of a key date, at `at` o'clock Beijing time."""
-    entries = campaigns.load(current_app.config["CALENDAR_FILE"])
+    entries = key_dates(account_id)
     if entry_id not in entries:
         raise PostError(f"日历里没有关键日期 {entry_id}；可选：{', '.join(entries)}")
     hour, minute = parse_clock(at)

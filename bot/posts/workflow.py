@@ -58,7 +58,7 @@ def create(
         created_by=actor,
         state=State.DRAFT,
     )
-    post.send_at, post.calendar_id = _when(send_at, on, at, now or datetime.now(UTC))
+    post.send_at, post.calendar_id = _when(send_at, on, at, now or datetime.now(UTC), account_id)
     db.session.add(post)
     db.session.flush()
     _event(post, actor, "create", None, "draft", f"发送时间 {local(post.send_at)}")
@@ -110,7 +110,9 @@ def reschedule(
     if post.state not in (State.DRAFT, State.AWAITING_APPROVAL, State.SCHEDULED):
         raise PostError(f"“{post.title}”现在是{STATES[post.state]}，不能改时间")
     before = local(post.send_at)
-    post.send_at, post.calendar_id = _when(send_at, on, at, now or datetime.now(UTC))
+    post.send_at, post.calendar_id = _when(
+        send_at, on, at, now or datetime.now(UTC), post.account_id
+    )
     _event(post, actor, "reschedule", post.state, post.state, f"{before} → {local(post.send_at)}")
     db.session.commit()
     return post
@@ -183,10 +185,13 @@ def _event(
     )
 
 
-def schedule_moment(schedule: dict[str, str | None]) -> tuple[datetime, str | None]:
+def schedule_moment(
+    schedule: dict[str, str | None], account_id: int = DEFAULT_ACCOUNT_ID
+) -> tuple[datetime, str | None]:
     """The UTC moment and the key date (if any) a schedule means, as create() computes them."""
     if schedule["on"]:
-        when = calendar_time(schedule["on"], schedule["at"] or "09:00", datetime.now(UTC))
+        at = schedule["at"] or "09:00"
+        when = calendar_time(schedule["on"], at, datetime.now(UTC), account_id=account_id)
         return when, schedule["on"]
     return parse_time(schedule["send_at"] or ""), None
 
@@ -211,7 +216,7 @@ def edit_draft(
         raise PostError("形式只能是文字消息或图文")
     if not audiences:
         raise PostError("请至少填写一个发送对象，例如“全体”")
-    moment, calendar_id = schedule_moment({"send_at": send_at, "on": on, "at": at})
+    moment, calendar_id = schedule_moment({"send_at": send_at, "on": on, "at": at}, post.account_id)
     values = {
         "title": title,
         "body": body,
