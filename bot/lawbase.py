@@ -21,12 +21,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import jieba
 from flask import Flask, current_app
 
 from bot import search
 from bot.errors import ContentError
 from bot.numerals import is_article_label
+from bot.segmentation import jieba
 
 log = logging.getLogger(__name__)
 

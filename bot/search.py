@@ -18,11 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import bm25s
-import jieba
 import numpy as np
 import opencc
 
 from bot.errors import ContentError
+from bot.segmentation import jieba
 
 jieba.setLogLevel(logging.WARNING)
 logging.getLogger("bm25s").setLevel(logging.WARNING)

@@ -110,7 +110,7 @@ def warm() -> None:
 @functools.cache
 def _segmenter():
     """jieba's default dictionary; custom words would not change which words are rare."""
-    import jieba
+    from bot.segmentation import jieba
 
     tok = jieba.Tokenizer()
     tok.initialize()
@@ -120,7 +120,7 @@ def _segmenter():
 @functools.cache
 def _idf() -> tuple[dict[str, float], float]:
     """jieba's IDF table, read once per process (~0.3 s), when a long message first arrives."""
-    import jieba
+    from bot.segmentation import jieba
 
     idf: dict[str, float] = {}
     path = Path(jieba.__file__).with_name("analyse") / "idf.txt"

@@ -15,14 +15,8 @@ from __future__ import annotations
 import threading
 
 import click
-from apscheduler.schedulers.background import BackgroundScheduler
 from flask import current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import make_server, run_simple
-
-from bot import users
-from bot.wechat.fakeapi import FakeWeChat, create_fake_api
-from scheduler import jobs
 
 DEMO_SECRET = "pufa-demo-secret"
 DEMO_PASSWORD = "pufa-demo-2026"  # localhost only; the demo refuses PUFA_ENV=production
@@ -42,6 +36,15 @@ DEMO_USERS = [  # username, name, role: two staff, so one can approve the other'
 @with_appcontext
 def demo(port: int, api_port: int, tick: int) -> None:
     """Run the demo: web app, stand-in WeChat API and scheduler together."""
+    # Imported here: Flask loads this command for every `flask --app bot …`, and `ask` or
+    # `db upgrade` should not pay for the scheduler, the stand-in API and the server.
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from werkzeug.serving import make_server, run_simple
+
+    from bot import users
+    from bot.wechat.fakeapi import FakeWeChat, create_fake_api
+    from scheduler import jobs
+
     if current_app.config.get("ENV") == "production":
         raise click.UsageError("the demo never runs with PUFA_ENV=production")
     from bot import create_app
@@ -85,6 +88,7 @@ def _demo_users() -> list[tuple[str, str, str]]:
     """The demo's console users, made once (a user who already exists is left as it is)."""
     from sqlalchemy import select
 
+    from bot import users
     from bot.extensions import db
     from bot.models import User
 
