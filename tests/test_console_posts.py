@@ -519,3 +519,13 @@ def test_a_cover_needs_the_token_the_role_and_the_account(wechat_app, fake_api, 
     page = text(staff.get(upload(staff, text_post, PNG).headers["Location"]))
     assert "只有图文草稿可以上传封面" in page
     assert fake_api.materials == {}
+
+
+def test_the_editor_offers_the_accounts_tags_and_warns_of_one_it_lacks(wechat_app, fake_api):
+    client = signed_in(wechat_app, "zhang", "staff", name="张三")
+    editor = text(client.get("/console/posts/new"))
+    assert "公众号里的用户标签：全体、企业、农户、外出务工人员、学生家长、村组干部" in editor
+    saved = write(client, audiences="学生家长，留守老人")
+    shown = text(client.get(saved.headers["Location"]))
+    assert "公众号里没有“留守老人”这个用户标签，发送会失败" in shown
+    assert "学生家长”这个" not in shown

@@ -198,7 +198,10 @@ def post_new() -> str | Response:
                 _flash_quota(post)
                 return redirect(url_for("console.post_show", post_id=post.id))
     _flash_problems(form)
-    return render_template("console/posts/editor.html", form=form, preview=preview, post=None)
+    tags = posts.account_tags(g.account)
+    return render_template(
+        "console/posts/editor.html", form=form, preview=preview, post=None, tags=tags
+    )
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
@@ -223,7 +226,10 @@ def post_edit(post_id: int) -> str | Response:
                 _flash_quota(post)
                 return redirect(url_for("console.post_show", post_id=post.id))
     _flash_problems(form)
-    return render_template("console/posts/editor.html", form=form, preview=preview, post=post)
+    tags = posts.account_tags(g.account)
+    return render_template(
+        "console/posts/editor.html", form=form, preview=preview, post=post, tags=tags
+    )
 
 
 def _editor_form(post: Post | None = None) -> PostForm:
@@ -290,7 +296,7 @@ def _flash_problems(form: PostForm) -> None:
 
 
 def _flash_quota(post: Post) -> None:
-    for warning in posts.quota_warnings(post):
+    for warning in [*posts.audience_warnings(post), *posts.quota_warnings(post)]:
         flash(f"注意：{warning}", "warn")
 
 

@@ -17,6 +17,8 @@ from bot.posts.frontmatter import (
 from bot.posts.publishing import (
     COVER_LIMIT,
     TickReport,
+    account_tags,
+    audience_warnings,
     clientmsgid,
     counts,
     publish_due,
@@ -38,6 +40,8 @@ from bot.posts.workflow import (
 
 __all__ = [
     "COVER_LIMIT",
+    "account_tags",
+    "audience_warnings",
     "EVERYONE",
     "STATES",
     "TZ",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -390,3 +391,42 @@ def upload_cover(post: Post, data: bytes | None, *, account: accounts.Settings, 
     except wechat_client.ApiError as exc:
         raise PostError(f"封面没有上传成功：{exc.reason}") from None
     return set_cover(post, media_id, actor=actor)
+
+
+TAGS_FRESH_SECONDS = 600  # the account's tag list is asked of WeChat at most this often
+TAGS_RETRY_SECONDS = 60  # after WeChat could not be asked
+
+
+def account_tags(account: accounts.Settings) -> list[str] | None:
+    """The account's user tags by name, for staff choosing audiences; None when WeChat
+    cannot be asked (no AppSecret, the network), so the editor never waits on it twice."""
+    held: dict[int, tuple[float, list[str] | None]] = current_app.extensions.setdefault(
+        "pufa.account_tags", {}
+    )
+    now = time.monotonic()
+    cached = held.get(account.id)
+    if cached is not None:
+        fresh = TAGS_FRESH_SECONDS if cached[1] is not None else TAGS_RETRY_SECONDS
+        if now - cached[0] < fresh:
+            return cached[1]
+    try:
+        names: list[str] | None = sorted(wechat_client.tags(wechat_client.client(account)))
+    except wechat_client.ApiError as exc:
+        log.info("tags of account %s not available: %s", account.slug, exc)
+        names = cached[1] if cached is not None else None
+    held[account.id] = (now, names)
+    return names
+
+
+def audience_warnings(post: Post) -> list[str]:
+    """Audiences that are not tags of the post's account: their sends would fail (40050)."""
+    known = account_tags(accounts.by_id(post.account_id))
+    if known is None:
+        return []
+    unknown = [a for a in post.audiences if a != EVERYONE and a not in known]
+    if not unknown:
+        return []
+    return [
+        f"公众号里没有“{'”“'.join(unknown)}”这个用户标签，发送会失败；"
+        f"现有标签：{'、'.join(known) or '（无）'}"
+    ]
