@@ -422,3 +422,21 @@ def test_exports_hold_this_accounts_masked_log_and_are_audited(app, plain_wechat
         ).all()
     assert [a.target for a in audited] == ["csv", "xlsx", "csv"]
     assert audited[0].actor == "viewer甲（viewer）" and audited[0].account_id == 1
+
+
+def test_the_offices_public_number_stays_readable_and_hazards_have_chinese_names(
+    tmp_path, plain_wechat
+):
+    app = make_app(tmp_path, JUSTICE_OFFICE_PHONE="0871-65123456")
+    reply = ask(app, plain_wechat, "老板拖欠工资咋个整，我电话13912345678")
+    assert "0871-65123456" in reply  # what the resident saw
+    ask(app, plain_wechat, "我老公拿刀要砍我", who=2)
+    client = adviser(app)
+    page = client.get(
+        f"/console/reviews/{exchange_id(app, '老板拖欠工资咋个整，我电话139****5678')}"
+    )
+    shown = page.get_data(as_text=True)
+    assert "0871-65123456" in shown and "0871-****3456" not in shown
+    assert "13912345678" not in shown
+    queue = client.get("/console/reviews?outcome=emergency").get_data(as_text=True)
+    assert "紧急：" in queue and re.search(r"紧急：[\u4e00-\u9fff]", queue)

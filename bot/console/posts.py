@@ -350,6 +350,7 @@ def post_show(post_id: int) -> str:
     return render_template(
         "console/posts/show.html",
         post=post,
+        key_date=_calendar_entries().get(post.calendar_id or ""),
         preview=message_preview(
             kind=post.kind,
             title=post.title,

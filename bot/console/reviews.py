@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import Text, cast, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot import answering, corrections, lawbase, search, users
+from bot import accounts, answering, corrections, lawbase, search, users
 from bot.console import bp
 from bot.console.auth import account_id, actor, owned, requires
 from bot.console.forms import ActionForm, CorrectionForm, ExportForm, VerdictForm
@@ -56,7 +56,49 @@ OUTCOME_LABELS = {
     "limited": "限流",
     "failed": "出错",
     "pending": "处理中",
+    "request": "求助",
 }
+EMERGENCIES = {  # bot/emergency.py's hazards, as the console names them
+    "suicide": "轻生",
+    "forest_fire": "山火",
+    "house_fire": "房屋起火",
+    "poisoning": "中毒",
+    "scam_in_progress": "正在被骗",
+    "kidnap_extortion": "绑架勒索",
+    "child_missing": "孩子走失",
+    "sexual_assault": "性侵",
+    "robbery": "抢劫",
+    "domestic_violence": "家暴",
+    "violence": "暴力伤人",
+    "drowning": "溺水",
+    "electrocution": "触电",
+    "landslide_flood": "山洪滑坡",
+    "traffic": "交通事故",
+    "animal": "动物咬伤",
+    "fall": "摔伤坠落",
+    "child_hurt": "孩子受伤",
+    "sudden_illness": "急病",
+    "other": "其他危险",
+}
+
+
+def hazard(kind: str | None) -> str:
+    return EMERGENCIES.get(kind or "", kind or "")
+
+
+def masked_reply(text: str | None, account: accounts.Settings) -> str:
+    """A reply as advisers read it: residents' numbers masked again, the office's own public
+    numbers (shown in every answer) left as residents saw them."""
+    public = [n for n in (account.office.phone, *(c.phone for c in account.help_channels)) if n]
+    held = text or ""
+    for i, number in enumerate(public):
+        held = held.replace(number, f"\x00{chr(65 + i)}\x00")
+    held = mask(held)
+    for i, number in enumerate(public):
+        held = held.replace(f"\x00{chr(65 + i)}\x00", number)
+    return held
+
+
 FEEDBACK = {"useful": "有用", "not_useful": "没用"}
 VERDICTS = {"correct": "回答正确", "partly": "部分正确", "wrong": "回答错误"}
 REVIEWED = {"no": "未审核", "yes": "已审核"}
@@ -116,6 +158,8 @@ def review_queue():
         export_form=ExportForm(formdata=None, meta={"csrf": False}),
         hints=_hints(),
         mask=mask,
+        mask_reply=lambda text: masked_reply(text, g.account),
+        hazard=hazard,
         labels=OUTCOME_LABELS,
         feedback=FEEDBACK,
         verdicts=VERDICTS,
@@ -316,6 +360,8 @@ def _exchange_page(ex: Exchange, verdict_form: VerdictForm, correction_form: Cor
         snippets=lawbase.current().snippets,
         cite=corrections.cited,
         mask=mask,
+        mask_reply=lambda text: masked_reply(text, g.account),
+        hazard=hazard,
         labels=OUTCOME_LABELS,
         kinds=KINDS,
         feedback=FEEDBACK,
@@ -500,9 +546,9 @@ def export_rows(aid: int, *, start: date | None, end: date | None) -> Iterator[l
             ex.received_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M:%S"),
             KINDS.get(ex.kind, ex.kind),
             mask(ex.question),
-            mask(ex.reply),
+            masked_reply(ex.reply, accounts.by_id(aid)),
             OUTCOME_LABELS.get(ex.outcome, ex.outcome),
-            ex.emergency or "",
+            hazard(ex.emergency),
             "、".join(shown(ex)),
             FEEDBACK.get(ex.feedback or "", ""),
             VERDICTS.get(verdict.verdict, verdict.verdict) if verdict else "",

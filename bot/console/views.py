@@ -16,7 +16,11 @@ from bot.extensions import db
 from bot.models import Exchange, HelpRequest, Post
 from bot.posts.states import STATES, TZ
 
-ASKED = ("text", "voice")  # what counts as a consultation (咨询人次)
+ASKED = ("text", "voice")
+# What counts as a consultation (咨询人次): a question the bot answered, offered choices or
+# articles for, could not answer, or that was an emergency. Greetings, thanks, feedback and
+# the steps of a request for a person are not questions.
+QUESTION_OUTCOMES = ("answered", "choices", "suggestions", "no_answer", "emergency", "follow_up")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -65,12 +69,15 @@ def home():
     now = datetime.now(TZ)
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     month = (Exchange.account_id == aid) & (Exchange.received_at >= start)
-    asked = month & Exchange.kind.in_(ASKED)
+    asked = month & Exchange.kind.in_(ASKED) & Exchange.outcome.in_(QUESTION_OUTCOMES)
     figures = {
         "consultations": _count(select(func.count(Exchange.id)).where(asked)),
         "residents": _count(select(func.count(func.distinct(Exchange.openid_hash))).where(asked)),
         "answered": _count(
             select(func.count(Exchange.id)).where(asked, Exchange.outcome == "answered")
+        ),
+        "choices": _count(
+            select(func.count(Exchange.id)).where(asked, Exchange.outcome == "choices")
         ),
         "unanswered": _count(
             select(func.count(Exchange.id)).where(asked, Exchange.outcome == "no_answer")
