@@ -185,6 +185,8 @@ def _conditions(args: dict[str, str], *, skip: str = "") -> list[ColumnElement[b
     where: list[ColumnElement[bool]] = [
         Exchange.account_id == account_id(),
         Exchange.kind.in_(MESSAGES),
+        # the steps of a request for a person ("大寨村", "不留") are followed up under 群众求助
+        Exchange.outcome != "request",
     ]
     outcome = args.get("outcome") if skip != "outcome" else None
     if outcome == "emergency":
