@@ -215,9 +215,17 @@ def fresh_database(env: dict[str, str]) -> None:
     engine = create_engine(
         env["PUFA_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
     )
+    cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
     with engine.begin() as conn:
         for table in (
             "apscheduler_jobs",
+            "audit_events",
+            "memberships",
+            "users",
+            "reviews",
+            "corrections",
+            "help_requests",
+            "snippet_signoffs",
             "deliveries",
             "post_events",
             "posts",
@@ -228,7 +236,7 @@ def fresh_database(env: dict[str, str]) -> None:
             "accounts",
             "alembic_version",
         ):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}{cascade}"))
     engine.dispose()
     assert flask_cli(env, "db", "upgrade").returncode == 0
 
