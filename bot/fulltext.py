@@ -255,10 +255,10 @@ def _package_version() -> str:
 # -- checking quotes --------------------------------------------------------------------
 
 _PUNCT_PAIRS = str.maketrans("，。；：？！（）【】“”‘’、", ",.;:?!()[]\"\"''、")
-_ELLIPSIS = re.compile(r"……|…|⋯⋯|\.\.\.")
+ELLIPSIS = re.compile(r"……|…|⋯⋯|\.\.\.")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     return re.sub(r"\s+", "", text).translate(_PUNCT_PAIRS)
 
 
@@ -267,9 +267,9 @@ def quote_matches(quote: str, article_text: str) -> bool:
 
     Only white space and full-/half-width punctuation are folded, as lawref.py does.
     """
-    body, start = _fold(article_text), 0
-    for fragment in _ELLIPSIS.split(quote):
-        fragment = _fold(fragment)
+    body, start = fold(article_text), 0
+    for fragment in ELLIPSIS.split(quote):
+        fragment = fold(fragment)
         if not fragment:
             continue
         found = body.find(fragment, start)
@@ -340,8 +340,8 @@ def check_snippets(snippets, full: FullText) -> list[str]:
 
 def _first_difference(quote: str, text: str) -> str:
     """Where the quote's longest matching start stops: a hint for the content writer."""
-    q = _fold(_ELLIPSIS.split(quote)[0])
-    body = _fold(text)
+    q = fold(ELLIPSIS.split(quote)[0])
+    body = fold(text)
     for size in range(len(q), 0, -1):
         if q[:size] in body:
             return f"matches up to «{q[:size][-12:]}», then «{q[size : size + 12]}»"

@@ -483,6 +483,10 @@ class _Holder:
             self.content_dir, full=self.full, embedder=self.embedder, cache_dir=self.cache_dir
         )
 
+    def check_now(self) -> None:
+        """The next `current()` looks at the files (after this worker changed them)."""
+        self.checked_at = float("-inf")
+
     def current(self) -> LawBase:
         if time.monotonic() - self.checked_at < RELOAD_CHECK_SECONDS:
             return self.base
@@ -517,3 +521,10 @@ def init_app(app: Flask) -> None:
 
 def current() -> LawBase:
     return current_app.extensions["pufa.lawbase"].current()
+
+
+def reload_now() -> LawBase:
+    """This worker's base after a change it made itself (others reload within 2 s)."""
+    holder = current_app.extensions["pufa.lawbase"]
+    holder.check_now()
+    return holder.current()

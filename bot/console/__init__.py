@@ -20,6 +20,7 @@ from bot.console import (  # noqa: E402,F401
     posts,
     requests,
     reviews,
+    snippet_edits,
     snippets,
     users,
     views,

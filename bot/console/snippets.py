@@ -8,6 +8,7 @@ from bot import lawbase, signoffs
 from bot.console import bp
 from bot.console.auth import actor, requires
 from bot.console.forms import ActionForm
+from bot.console.snippet_edits import render_page
 
 PAGE = 50
 
@@ -50,8 +51,7 @@ def snippet_list():
 @requires("view")
 def snippet_page(snippet_id: str):
     snippet = lawbase.current().by_id.get(snippet_id) or abort(404)
-    state = signoffs.status(snippet, signoffs.signed())
-    return render_template("console/snippets/page.html", s=snippet, state=state, form=ActionForm())
+    return render_page(snippet)
 
 
 @bp.post("/snippets/<snippet_id>/signoff")
