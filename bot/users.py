@@ -100,6 +100,28 @@ def authenticate(username: str, password: str, *, now: datetime | None = None) -
     return user
 
 
+def change_password(user: User, *, current: str, new: str) -> None:
+    """The user's own new password; every other session of theirs ends (auth's session id
+    carries a piece of the hash)."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise UserError("当前密码不对") from None
+    if len(new) < MIN_PASSWORD:
+        raise UserError(f"新密码至少 {MIN_PASSWORD} 个字符")
+    user.password_hash = _hasher.hash(new)
+    audit(user.username, "user.password", account_id=None, target=user.username)
+    db.session.commit()
+
+
+def set_active(user: User, active: bool, *, actor: str, account_id: int) -> None:
+    """Stop (or allow again) a user's sign-in; a stopped user's sessions end at once."""
+    user.active = active
+    audit(actor, "user.enable" if active else "user.disable", account_id=account_id,
+          target=user.username)  # fmt: skip
+    db.session.commit()
+
+
 def roles_of(user_id: int) -> dict[int, str]:
     """account id → role, for every account the user belongs to."""
     rows = db.session.execute(

@@ -193,3 +193,45 @@ def test_the_first_admin_is_created_on_the_command_line(app):
     )
     assert short.exit_code != 0 and "至少 10 个字符" in short.output
     assert login(app.test_client(), "admin", "admin-password-1").status_code == 302
+
+
+def test_a_person_changes_their_password_and_their_other_sessions_end(app):
+    make_user(app, "zhangsan", "staff")
+    here, elsewhere = app.test_client(), app.test_client()
+    login(here, "zhangsan")
+    login(elsewhere, "zhangsan")
+    page = "/console/password"
+    wrong = console_post(
+        here, page, {"current": "not-it-at-all", "new": "new-password-123", "again": "new-password-123"}, page=page
+    )  # fmt: skip
+    assert "当前密码不对" in wrong.get_data(as_text=True)
+    done = console_post(
+        here, page, {"current": CONSOLE_PASSWORD, "new": "new-password-123", "again": "new-password-123"}, page=page
+    )  # fmt: skip
+    assert done.status_code == 302
+    assert here.get("/console/").status_code == 200  # this session stays
+    assert elsewhere.get("/console/").status_code == 302  # the other one ended
+    assert login(app.test_client(), "zhangsan").status_code == 200  # the old password fails
+    assert login(app.test_client(), "zhangsan", "new-password-123").status_code == 302
+
+
+def test_an_admin_stops_a_users_sign_in_but_not_their_own_or_another_accounts(two_towns):
+    app = two_towns
+    make_user(app, "admin", "admin")
+    lisi = make_user(app, "lisi", "staff")
+    other = make_user(app, "yi", "staff", account_id=2)
+    admin, staff = app.test_client(), app.test_client()
+    login(admin, "admin")
+    login(staff, "lisi")
+    page = "/console/users"
+    assert console_post(admin, f"/console/users/{lisi}/disable", page=page).status_code == 302
+    assert "已停用" in admin.get(page).get_data(as_text=True)
+    assert staff.get("/console/").status_code == 302  # signed out at once
+    assert "用户名或密码不对" in login(app.test_client(), "lisi").get_data(as_text=True)
+    assert console_post(admin, f"/console/users/{other}/disable", page=page).status_code == 404
+    with app.app_context():
+        me = db.session.scalar(select(User.id).where(User.username == "admin"))
+    refused = console_post(admin, f"/console/users/{me}/disable", page=page)
+    assert "不能停用自己" in admin.get(refused.headers["Location"]).get_data(as_text=True)
+    console_post(admin, f"/console/users/{lisi}/enable", page=page)
+    assert login(app.test_client(), "lisi").status_code == 302

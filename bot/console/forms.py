@@ -86,6 +86,12 @@ class UserForm(FlaskForm):
     role = SelectField("角色", choices=options(ROLES.items()), validators=[DataRequired()])
 
 
+class PasswordForm(FlaskForm):
+    current = PasswordField("当前密码", validators=[DataRequired(), Length(max=200)])
+    new = PasswordField("新密码（至少 10 位）", validators=[DataRequired(), Length(max=200)])
+    again = PasswordField("再输一遍新密码", validators=[DataRequired(), Length(max=200)])
+
+
 class ExportForm(FlaskForm):
     start = DateField("从", validators=[Optional()])
     end = DateField("到", validators=[Optional()])

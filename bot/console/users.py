@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required, login_user
 from sqlalchemy import select
 
 from bot import users
 from bot.console import bp
-from bot.console.auth import account_id, actor, requires
-from bot.console.forms import UserForm
+from bot.console.auth import Person, account_id, actor, requires
+from bot.console.forms import ActionForm, PasswordForm, UserForm
 from bot.extensions import db
 from bot.models import Membership, User
 
@@ -39,3 +40,46 @@ def user_list():
         .order_by(User.username)
     ).all()
     return render_template("console/users.html", form=form, members=members, roles=users.ROLES)
+
+
+@bp.post("/users/<int:user_id>/<any(disable, enable):action>")
+@requires("users.manage")
+def user_active(user_id: int, action: str):
+    """An admin stops (or allows again) a user of their account; never themselves."""
+    member = db.session.scalar(
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(User.id == user_id, Membership.account_id == account_id())
+    )
+    if member is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if member.id == current_user.row.id:
+        flash("不能停用自己", "error")
+    else:
+        users.set_active(member, action == "enable", actor=actor(), account_id=account_id())
+        flash(f"已{'恢复' if action == 'enable' else '停用'} {member.username}", "ok")
+    return redirect(url_for("console.user_list"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Any signed-in user changes their own password; their other sessions end."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        if form.new.data != form.again.data:
+            flash("两次输入的新密码不一样", "error")
+        else:
+            try:
+                users.change_password(
+                    current_user.row, current=form.current.data or "", new=form.new.data or ""
+                )
+            except users.UserError as exc:
+                flash(str(exc), "error")
+            else:
+                login_user(Person(current_user.row, current_user.roles))  # this session stays
+                flash("密码已修改；其他地方的登录已失效", "ok")
+                return redirect(url_for("console.home"))
+    return render_template("console/password.html", form=form)
