@@ -89,10 +89,17 @@ class Turn:
     who: str  # the resident's keyed hash, scoped to the account
     account: Settings
     openid: str = ""  # kept only on a request for a person, to tell them of progress
+    _held: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def office(self) -> str:
         return office(self.account)
+
+    def state(self) -> dict[str, Any]:
+        """The resident's conversation state, read once per message (several moves ask)."""
+        if "state" not in self._held:
+            self._held["state"] = conversations.get(self.who)
+        return self._held["state"]
 
 
 @dataclass
@@ -238,7 +245,7 @@ def _message(text: str, turn: Turn) -> Result:
 def _more(text: str, turn: Turn) -> Result | None:
     if not _MORE.match(text):
         return None
-    state = conversations.get(turn.who)
+    state = turn.state()
     pages = state.get("more") or []
     if not pages:
         return Result("more", render.NO_MORE)
@@ -252,7 +259,7 @@ def _pick(text: str, turn: Turn) -> Result | None:
         return None
     digit = m.group(1)
     number = _CN_DIGITS.index(digit) + 1 if digit in _CN_DIGITS else int(digit.translate(_FULL))
-    state = conversations.get(turn.who)
+    state = turn.state()
     choices = state.get("choices") or []
     if not choices:
         return None  # a bare number with nothing offered: answer it as a question
@@ -276,7 +283,7 @@ def _small_talk(text: str, turn: Turn) -> Result | None:
 def _feedback(text: str, turn: Turn) -> Result | None:
     for value, pattern in FEEDBACK.items():
         if pattern.match(text):
-            state = conversations.get(turn.who)
+            state = turn.state()
             last = state.get("answered_key")
             if last:
                 journal.record_feedback(last, value)
@@ -295,7 +302,7 @@ def _request(text: str, turn: Turn) -> Result | None:
         start = render.REQUEST_START[kind].format(office=turn.office)
         ask = render.REQUEST_ASK[help_requests.STEPS[0]]
         return Result("request", f"{start}\n{ask}", state={"request": help_requests.begin(kind)})
-    state = conversations.get(turn.who)
+    state = turn.state()
     req = help_requests.pending(state)
     if req is None or (_MORE.match(text) and state.get("more")):
         return None
@@ -385,7 +392,7 @@ def _question(text: str, turn: Turn) -> Result:
     fixed = _corrected(text, turn, ans, ctx)
     if fixed is not None:
         return _paged(fixed, turn, question=text)
-    topic = _recent_topic(turn.who)
+    topic = _recent_topic(turn)
     if topic is not None and _leans_on(text, ans):
         if WHICH_OFFICE.search(text) and topic.get("snippet") in ctx.base.by_id:
             snippet = ctx.base.by_id[topic["snippet"]]
@@ -429,8 +436,8 @@ def _leans_on(text: str, ans: answering.Answer) -> bool:
     return bool(FOLLOW_UP.search(text)) or ans.outcome in ("no_answer", "suggestions")
 
 
-def _recent_topic(who: str) -> dict[str, Any] | None:
-    topic = conversations.get(who).get("topic")
+def _recent_topic(turn: Turn) -> dict[str, Any] | None:
+    topic = turn.state().get("topic")
     if not topic:
         return None
     if time.time() - float(topic.get("at", 0)) > current_app.config["FOLLOW_UP_SECONDS"]:
