@@ -280,3 +280,22 @@ def login(client, username: str, password: str = CONSOLE_PASSWORD):
 def console_post(client, path: str, data: dict | None = None, *, page: str = "/console/"):
     """POST a console form with the session's CSRF token."""
     return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client, page)})
+
+
+# -- a real browser (Debian's chromium, driven by Playwright) -------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NO_CHROMIUM = not Path(CHROMIUM).exists() and not os.environ.get("CI")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def launch_chromium(playwright):
+    """Debian's chromium, headless, quiet (Playwright never downloads a browser here)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

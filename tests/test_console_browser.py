@@ -13,7 +13,6 @@ there (docs/img holds the ones in the docs: `PUFA_SCREENSHOTS=docs/img pytest -k
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,21 +32,22 @@ from tests.factories import (
     AES_KEY,
     APP_ID,
     CONSOLE_PASSWORD,
+    NO_CHROMIUM,
     REAL_CONTENT,
     TOKEN,
     WeChat,
+    launch_chromium,
     make_app,
     make_user,
     publishing_app,
 )
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        NO_CHROMIUM,
         reason="Debian's chromium is not installed here (.ci/run installs it)",
     ),
 ]
@@ -79,17 +79,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 

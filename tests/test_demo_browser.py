@@ -6,23 +6,19 @@ would get in WeChat; what they type is shown as text, never run as HTML.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-from tests.factories import make_app
+from tests.factories import NO_CHROMIUM, launch_chromium, make_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        NO_CHROMIUM,
         reason="Debian's chromium is not installed here (.ci/run installs it)",
     ),
 ]
@@ -42,17 +38,7 @@ def live_url(tmp_path):
 @pytest.fixture
 def page(tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 480, "height": 900})
         yield page
         browser.close()
