@@ -182,26 +182,7 @@ def post_new() -> str | Response:
     form = _editor_form()
     if request.method == "GET" and request.args.get("day"):
         form.send_at.data = f"{request.args['day'][:10]} 09:00"
-    preview = None
-    if form.validate_on_submit():
-        if "preview" in request.form:
-            preview = _form_preview(form)
-        else:
-            try:
-                post = posts.create(
-                    actor=actor(), account_id=account_id(), **_content(form), **_schedule(form)
-                )
-            except posts.PostError as exc:
-                flash(str(exc), "error")
-            else:
-                flash(f"已保存草稿《{post.title}》，计划 {posts.local(post.send_at)} 发送", "ok")
-                _flash_quota(post)
-                return redirect(url_for("console.post_show", post_id=post.id))
-    _flash_problems(form)
-    tags = posts.account_tags(g.account)
-    return render_template(
-        "console/posts/editor.html", form=form, preview=preview, post=None, tags=tags
-    )
+    return _editor(form, None)
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
@@ -211,18 +192,29 @@ def post_edit(post_id: int) -> str | Response:
     if post.state != State.DRAFT:
         flash(f"“{post.title}”现在是{STATES[post.state]}，只有草稿可以修改", "error")
         return redirect(url_for("console.post_show", post_id=post.id))
-    form = _editor_form(post)
+    return _editor(_editor_form(post), post)
+
+
+def _editor(form: PostForm, post: Post | None) -> str | Response:
+    """Preview, or save a new draft (`post` None) or the draft being edited."""
     preview = None
     if form.validate_on_submit():
         if "preview" in request.form:
             preview = _form_preview(form)
         else:
             try:
-                posts.edit_draft(post, actor=actor(), **_content(form), **_schedule(form))
+                if post is None:
+                    post = posts.create(
+                        actor=actor(), account_id=account_id(), **_content(form), **_schedule(form)
+                    )
+                    saved = f"已保存草稿《{post.title}》"
+                else:
+                    posts.edit_draft(post, actor=actor(), **_content(form), **_schedule(form))
+                    saved = f"已保存《{post.title}》"
             except posts.PostError as exc:
                 flash(str(exc), "error")
             else:
-                flash(f"已保存《{post.title}》，计划 {posts.local(post.send_at)} 发送", "ok")
+                flash(f"{saved}，计划 {posts.local(post.send_at)} 发送", "ok")
                 _flash_quota(post)
                 return redirect(url_for("console.post_show", post_id=post.id))
     _flash_problems(form)
