@@ -49,7 +49,8 @@ from bot.numerals import article_label, from_chinese, is_article_label
 from bot.posts.states import TZ
 
 EDIT, ADD, REVERT = "snippet.edit", "snippet.add", "snippet.revert"
-ACTIONS = (EDIT, ADD, REVERT)
+PHRASING = "snippet.phrasing"  # a corrected question joins the snippet's phrasings
+ACTIONS = (EDIT, ADD, REVERT, PHRASING)
 EXPLAIN_MAX = 400  # as bot/lawbase.py checks
 MIN_QUESTIONS = 3
 LOCK_SECONDS = 30.0
@@ -94,6 +95,16 @@ class Change:
     @property
     def removed(self) -> bool:
         return self.after is None and bool(self.before and "block" in self.before)
+
+    @property
+    def phrasing(self) -> bool:
+        """A resident's question added to the snippet's phrasings (`after["question"]`)."""
+        return self.action == PHRASING and bool(self.after and self.after.get("question"))
+
+    @property
+    def unphrasing(self) -> bool:
+        """The undoing of a phrasing: the question taken out again (`before["question"]`)."""
+        return self.action == REVERT and bool(self.before and self.before.get("question"))
 
 
 # -- editing a snippet's plain words -------------------------------------------------------
@@ -163,9 +174,95 @@ def _set_words(
         spans[key] = (found[0], _value_end(lines, found[0], key, end))
     old = {key: nl.join(lines[i:j]) for key, (i, j) in spans.items()}
     for key, (i, j) in sorted(spans.items(), key=lambda kv: -kv[1][0]):
-        line = (raw or {}).get(key) or f"{key} = {toml_string(values[key])}"
+        line = (raw or {}).get(key) or _assignment(key, values[key], inline=j - i == 1)
         lines[i:j] = re.split(r"\r?\n", line)
     return nl.join(lines), old
+
+
+# -- a corrected question joins the snippet's phrasings -------------------------------------
+
+
+def add_question(
+    snippet_id: str,
+    question: str,
+    *,
+    actor: str,
+    content_dir: str | os.PathLike[str],
+    correction_id: int | None = None,
+    account_id: int | None = None,
+    full: FullText | None = None,
+    embedder: Any = None,
+    cache_dir: str | None = None,
+) -> Change | None:
+    """Append a resident's (masked) question to the snippet's `questions`, so that the
+    ranking itself learns it: a correction answers this exact question at once; its
+    phrasing helps the next resident who asks it in other words. None: already there."""
+    asked = _line(question)
+    key = corrections.normalise(asked)
+    if not key:
+        raise EditError("这条消息没有可以加入问法的问题")
+    loader = _loader(content_dir, full, embedder, cache_dir)
+    with _locked(content_dir):
+        path = _locate(content_dir, snippet_id)
+        text = _read(path)
+        now = _questions(text, snippet_id)
+        if key in {corrections.normalise(q) for q in now}:
+            return None
+        after = [*now, asked]
+        new, raw = _set_words(text, snippet_id, {"questions": after})
+        _verify(text, new, lambda data: _entry(data, snippet_id).update(questions=after))
+        detail = {
+            "snippet": snippet_id,
+            "file": path.name,
+            "before": {"raw": raw},
+            "after": {"question": asked, "correction": correction_id},
+        }
+        row = _apply(path, text, new, loader, actor, PHRASING, snippet_id, account_id, detail)
+    return _change(row)
+
+
+def phrasing_of(correction_id: int) -> Change | None:
+    """The phrasing a correction added (the newest, if it was added more than once)."""
+    rows = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == PHRASING, AuditEvent.detail.contains('"correction": '))
+        .order_by(AuditEvent.id.desc())
+    )
+    for row in rows:
+        change = _change(row)
+        if change.after and change.after.get("correction") == correction_id:
+            return change
+    return None
+
+
+def _questions(text: str, snippet_id: str) -> list[str]:
+    return [str(q) for q in _entry(tomllib.loads(text), snippet_id).get("questions", [])]
+
+
+def _take_question(
+    path: Path, change: Change, loader: Callable[[], object], actor: str, account_id: int | None
+) -> AuditEvent:
+    """Undo a phrasing: the question leaves the list; the others stay as they are now (a
+    later phrasing is kept). Byte for byte when nothing else changed since. Under the lock."""
+    sid, asked = change.snippet_id, str((change.after or {}).get("question", ""))
+    text = _read(path)
+    now = _questions(text, sid)
+    if asked not in now:
+        raise EditError("这个问法已经不在这一条里了")
+    rest = [q for q in now if q != asked]
+    if len(rest) < MIN_QUESTIONS:
+        raise EditError(f"这一条至少要留 {MIN_QUESTIONS} 种问法，这个问法不能去掉")
+    raw = (change.before or {}).get("raw") if now[-1] == asked else None
+    new, old = _set_words(text, sid, {"questions": rest}, raw=raw)
+    _verify(text, new, lambda data: _entry(data, sid).update(questions=rest))
+    detail = {
+        "snippet": sid,
+        "file": path.name,
+        "reverts": change.id,
+        "before": {"question": asked, "raw": old},
+        "after": {},
+    }
+    return _apply(path, text, new, loader, actor, REVERT, sid, account_id, detail)
 
 
 # -- a new snippet -------------------------------------------------------------------------
@@ -398,13 +495,21 @@ def _header(law: LawText, *, actor: str, day: str) -> list[str]:
     return lines
 
 
+def _assignment(key: str, value: Any, *, inline: bool = False) -> str:
+    """`key = value` as the content files write it (lines joined with \\n); a list one item a
+    line unless `inline` (kept on one line, as it was)."""
+    if isinstance(value, list) and inline:
+        return f"{key} = [{', '.join(toml_string(v) for v in value)}]"
+    if isinstance(value, list):
+        return "\n".join([f"{key} = [", *(f"  {toml_string(v)}," for v in value), "]"])
+    return f"{key} = {toml_string(value)}"
+
+
 def _render(entry: dict[str, Any]) -> list[str]:
     lines = ["[[snippet]]"]
     for key, value in entry.items():
-        if key == "questions":
-            lines += ["questions = [", *(f"  {toml_string(q)}," for q in value), "]"]
-        elif isinstance(value, list):
-            lines.append(f"{key} = [{', '.join(toml_string(v) for v in value)}]")
+        if isinstance(value, list):
+            lines += _assignment(key, value, inline=key != "questions").split("\n")
         elif isinstance(value, dict):
             pairs = ", ".join(f"{k} = {toml_string(v)}" for k, v in value.items())
             lines.append(f"{key} = {{ {pairs} }}")
@@ -458,6 +563,8 @@ def revertible(change: Change, snippet: lawbase.Snippet | None) -> bool:
     """Can this change be undone now: the snippet is still as the change left it."""
     if snippet is None or snippet.id != change.snippet_id:
         return False
+    if change.phrasing:
+        return str((change.after or {}).get("question")) in snippet.questions
     if change.words and change.after is not None:
         return {"summary": snippet.summary, "explain": snippet.explain} == {
             k: change.after[k] for k in ("summary", "explain")
@@ -481,8 +588,8 @@ def revert(
     change = get(event_id)
     if change is None:
         raise EditError("没有这条修改记录")
-    if not (change.words or change.added):
-        raise EditError("删除的条目不能在这里恢复，请技术人员从版本记录里找回")
+    if not (change.words or change.added or change.phrasing):
+        raise EditError("这条修改记录不能在这里撤销，请技术人员从版本记录里找回")
     sid = change.snippet_id
     loader = _loader(content_dir, full, embedder, cache_dir)
     with _locked(content_dir):
@@ -490,6 +597,9 @@ def revert(
             path = _locate(content_dir, sid, change.file)
         except EditError:
             raise EditError("这一条已经不在内容文件里了，这次修改撤销不了") from None
+        if change.phrasing:
+            row = _take_question(path, change, loader, actor, account_id)
+            return _change(row)
         text = _read(path)
         if change.words:
             before, after = change.before or {}, change.after or {}

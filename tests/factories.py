@@ -78,6 +78,7 @@ def database_url(tmp_path: Path) -> str:
 def make_app(
     tmp_path: Path, content: Path = FIXTURE_CONTENT, *, module_scoped: bool = False, **overrides
 ):
+    shipped = Path(content) in (FIXTURE_CONTENT, REAL_CONTENT)
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -85,7 +86,8 @@ def make_app(
         "WECHAT_APP_ID": APP_ID,
         "WECHAT_AES_KEY": AES_KEY,
         "DATABASE_URL": database_url(tmp_path),
-        "CONTENT_DIR": str(content),
+        # the console writes advisers' changes into the content files: never the repo's own
+        "CONTENT_DIR": str(writable_content(tmp_path, Path(content)) if shipped else content),
         "CALENDAR_FILE": str(REAL_CONTENT / "calendar.toml"),
         "SPOOL_DIR": str(tmp_path / "spool"),
         "JUSTICE_OFFICE_NAME": "测试镇司法所",
@@ -164,6 +166,17 @@ class Outage:
     def ping(self) -> bool:
         with self.app.app_context(), self.engine.connect() as conn:
             return conn.execute(text("select 1")).scalar() == 1
+
+
+def writable_content(tmp_path: Path, source: Path) -> Path:
+    """A copy of a base shipped in the repository, once per test directory (apps made in one
+    directory are workers of one deployment and share it); the shipped vectors are linked."""
+    target = tmp_path / ("content-real" if source == REAL_CONTENT else "content-fixture")
+    if not target.exists():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("embeddings"))
+        if (source / "embeddings").exists():
+            (target / "embeddings").symlink_to(source / "embeddings", target_is_directory=True)
+    return target
 
 
 def copy_content(tmp_path: Path, source: Path = FIXTURE_CONTENT) -> Path:

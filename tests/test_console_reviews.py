@@ -7,6 +7,7 @@ import io
 import re
 import time
 import tomllib
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from bot import accounts, corrections
 from bot.extensions import db
 from bot.models import AuditEvent, Correction, Exchange, Review
+from bot.privacy import mask
 from tests.factories import Outage, console_post, login, make_app, make_user
 
 WAGES = "《中华人民共和国劳动法》第五十条"
@@ -361,12 +363,59 @@ def test_questions_are_keyed_without_punctuation_spaces_numbers_or_traditional_f
     assert len(corrections.normalise("问" * 500)) <= corrections.KEY_MAX
 
 
-def test_the_cli_prints_corrections_as_toml_phrasings_and_marks_them_exported(app, plain_wechat):
-    ask(app, plain_wechat, UNANSWERED)
-    ask(app, plain_wechat, "十四岁能去饭店洗碗不", who=2)
+def test_a_corrected_question_joins_the_snippets_phrasings_and_helps_other_wordings(
+    app, plain_wechat
+):
+    """The correction answers the question itself; its phrasing, written into the content
+    file, lets the ranking find the snippet for the same thing said in other words."""
+    labor = Path(app.config["CONTENT_DIR"]) / "laws" / "labor.toml"
+    original = labor.read_bytes()
+    other_wording = "厂里老板说娃儿年纪小不给工钱"
+    assert corrections.normalise(other_wording) != corrections.normalise(UNANSWERED)
+    assert CHILD_LABOUR not in ask(app, plain_wechat, other_wording, who=1)
+    ask(app, plain_wechat, f"我电话{PHONE}，{UNANSWERED}", who=2)
+    question = mask(f"我电话{PHONE}，{UNANSWERED}")  # as the log keeps it
     console = adviser(app)
-    correct(console, app, UNANSWERED, "t-labor-015-child-labour")
-    correct(console, app, "十四岁能去饭店洗碗不", "t-labor-015-child-labour")
+    correct(console, app, question, "t-labor-015-child-labour")
+
+    def phrasings(snippet_id: str) -> list[str]:
+        data = tomllib.loads(labor.read_text(encoding="utf-8"))
+        return next(s["questions"] for s in data["snippet"] if s["id"] == snippet_id)
+
+    joined = phrasings("t-labor-015-child-labour")[-1]
+    assert joined == question and PHONE not in joined
+    assert CHILD_LABOUR in ask(app, plain_wechat, other_wording, who=3)
+    page = console.get("/console/snippets/t-labor-015-child-labour").get_data(as_text=True)
+    assert "更正时加入群众问法" in page and "adviser甲（adviser）" in page
+
+    # reverted: the bot answers by itself, the file is as it was, byte for byte
+    revert(console, app, question)
+    assert labor.read_bytes() == original
+
+    # corrected again, then to another snippet: the question moves with it
+    correct(console, app, question, "t-labor-015-child-labour")
+    correct(console, app, question, "t-labor-050-wages")
+    assert joined not in phrasings("t-labor-015-child-labour")
+    assert phrasings("t-labor-050-wages")[-1] == joined
+    # that one reverted: back to the first snippet, and the phrasing with it
+    revert(console, app, question)
+    assert phrasings("t-labor-015-child-labour")[-1] == joined
+    assert joined not in phrasings("t-labor-050-wages")
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+        assert actions.count("snippet.phrasing") == 4 and actions.count("snippet.revert") == 3
+
+
+def test_the_cli_prints_corrections_not_in_the_files_and_marks_them_exported(app, plain_wechat):
+    """Corrections whose question could not be written here (made on another host, say)."""
+    with app.app_context():
+        for question in (UNANSWERED, "十四岁能去饭店洗碗不"):
+            corrections.record(
+                account_id=1,
+                question=question,
+                snippet_id="t-labor-015-child-labour",
+                author="adviser甲（adviser）",
+            )
     runner = app.test_cli_runner()
     result = runner.invoke(args=["content", "corrections"])
     assert result.exit_code == 0, result.output
@@ -379,7 +428,8 @@ def test_the_cli_prints_corrections_as_toml_phrasings_and_marks_them_exported(ap
     again = runner.invoke(args=["content", "corrections"])
     assert UNANSWERED not in again.output and "没有新的更正" in again.output
     # withdrawn after it was exported: named for removal
-    revert(console, app, "十四岁能去饭店洗碗不")
+    ask(app, plain_wechat, "十四岁能去饭店洗碗不")
+    revert(adviser(app), app, "十四岁能去饭店洗碗不")
     removal = runner.invoke(args=["content", "corrections"]).output
     assert "删掉" in removal and "十四岁能去饭店洗碗不" in removal
 

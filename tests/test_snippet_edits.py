@@ -434,3 +434,47 @@ def test_staff_and_viewers_may_not_change_the_base(tmp_path, role):
     ]:
         assert console_post(client, path, data, page=home).status_code == 403
     assert laws_dir(content) == original
+
+
+# -- a corrected question joins the phrasings -------------------------------------------------
+
+
+def test_phrasings_added_once_and_undone_without_touching_later_ones(tmp_path):
+    content = copy_content(tmp_path)
+    app = make_app(tmp_path, content)
+    where = {"content_dir": str(content), "actor": ADVISER}
+    with app.app_context():
+        first = edits.add_question(WAGES, "工钱拖了半年不给", correction_id=1, **where)
+        # the same question in other spacing and punctuation is already there
+        assert edits.add_question(WAGES, "工钱 拖了半年不给！", correction_id=2, **where) is None
+        assert edits.add_question(WAGES, WAGES_QUESTION, correction_id=3, **where) is None
+        second = edits.add_question(WAGES, "包工头跑了工钱找哪个要", correction_id=4, **where)
+        assert edits.phrasing_of(1).id == first.id and edits.phrasing_of(2) is None
+        lawbase.reload_now()
+        snippet = lawbase.current().by_id[WAGES]
+        assert snippet.questions[-2:] == ("工钱拖了半年不给", "包工头跑了工钱找哪个要")
+
+        # undoing the first keeps the second (not a byte-for-byte restore of the older file)
+        undone = edits.revert(first.id, **where)
+        assert undone.unphrasing and undone.reverts == first.id
+        lawbase.reload_now()
+        snippet = lawbase.current().by_id[WAGES]
+        assert snippet.questions[-1] == "包工头跑了工钱找哪个要"
+        assert "工钱拖了半年不给" not in snippet.questions
+        assert not edits.revertible(edits.get(first.id), snippet)
+        with pytest.raises(edits.EditError, match="已经不在"):
+            edits.revert(first.id, **where)
+        assert edits.revertible(second, snippet)
+
+    # a snippet keeps its minimum of phrasings
+    child = "t-labor-015-child-labour"
+    with app.app_context():
+        added = edits.add_question(child, "娃儿十四岁厂里要不要", **where)
+    path = content / "laws" / "labor.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"招童工犯法吗", ', ""), encoding="utf-8")  # by hand
+    with app.app_context():
+        lawbase.reload_now()
+        with pytest.raises(edits.EditError, match="至少要留 3 种问法"):
+            edits.revert(added.id, **where)
+    assert "娃儿十四岁厂里要不要" in path.read_text(encoding="utf-8")

@@ -24,6 +24,7 @@ from bot import accounts, answering, corrections, lawbase, search, users
 from bot.console import bp
 from bot.console.auth import account_id, actor, owned, requires
 from bot.console.forms import ActionForm, CorrectionForm, ExportForm, VerdictForm
+from bot.console.snippet_edits import learn
 from bot.extensions import db
 from bot.models import Correction, Exchange, Review
 from bot.posts.states import TZ
@@ -471,6 +472,7 @@ def review_correct(exchange_id: int):
         flash(str(exc), "error")
     else:
         flash(f"已更正：以后群众这样问，回答 {corrections.cited(row.snippet_id)}", "ok")
+        learn(row)
     return redirect(url_for("console.review_exchange", exchange_id=ex.id))
 
 
@@ -488,6 +490,7 @@ def review_revert(exchange_id: int, correction_id: int):
     else:
         now = corrections.cited(row.snippet_id) or "机器人自己的回答"
         flash(f"已撤销更正，这个问题恢复为：{now}", "ok")
+        learn(row)
     return redirect(url_for("console.review_exchange", exchange_id=ex.id))
 
 

@@ -21,7 +21,7 @@ from bot import snippet_edits as edits
 from bot.console import bp
 from bot.console.auth import account_id, actor, owned, requires
 from bot.console.forms import ActionForm, options
-from bot.models import Exchange
+from bot.models import Correction, Exchange
 from bot.privacy import mask
 
 MESSAGES = ("text", "voice")  # what residents ask (as the review pages count them)
@@ -128,7 +128,10 @@ def snippet_revert(event_id: int):
     if done.removed:
         flash(f"已撤销：新建的条目 {done.snippet_id} 已从内容文件里删除", "ok")
         return redirect(url_for("console.snippet_list"))
-    flash("已撤销：恢复为修改前的通俗说法和解释", "ok")
+    if done.unphrasing:
+        flash("已撤销：这个问法已从这一条的群众问法里去掉（更正本身不变）", "ok")
+    else:
+        flash("已撤销：恢复为修改前的通俗说法和解释", "ok")
     return redirect(url_for("console.snippet_page", snippet_id=done.snippet_id))
 
 
@@ -186,7 +189,7 @@ def snippet_create():
     flash(f"新条目 {change.snippet_id} 已写入内容文件 {change.file}，群众两秒内就能问到", "ok")
     if fixes and ex is not None:
         try:
-            corrections.record(
+            row = corrections.record(
                 account_id=ex.account_id,
                 question=ex.question,
                 snippet_id=change.snippet_id,
@@ -198,6 +201,7 @@ def snippet_create():
             flash(f"但这个问题没能更正到新条目：{exc}", "warn")
         else:
             flash(f"问答 #{ex.id} 的问题已更正为新条目，这样问马上就回答它", "ok")
+            learn(row)
     return redirect(url_for("console.snippet_page", snippet_id=change.snippet_id))
 
 
@@ -255,6 +259,56 @@ def _exchange(value: str) -> Exchange | None:
 
 
 # -- the content the workers load ------------------------------------------------------------
+
+
+# -- corrections teach the ranking ----------------------------------------------------------
+
+
+def learn(row: Correction) -> None:
+    """After a correction (or its revert): its question joins the snippet's phrasings and
+    leaves those an earlier correction of the same question gave it to (a revert back to the
+    bot's own answer takes it out everywhere), so that residents who ask the same thing in
+    other words find the snippet too. The correction itself is already in
+    effect; a file that cannot be written is said, not an error."""
+    done = False
+    for earlier in corrections.history(row.account_id, key=row.question_key):
+        if earlier.id != row.id and earlier.snippet_id != row.snippet_id:
+            done |= _forget(earlier)
+    if row.snippet_id is not None:
+        try:
+            change = edits.add_question(
+                row.snippet_id,
+                row.question,
+                actor=actor(),
+                correction_id=row.id,
+                account_id=row.account_id,
+                **_content(),
+            )
+        except edits.EditError as exc:
+            flash(f"更正已生效，但这个问法没能写进内容文件：{exc}", "warn")
+        else:
+            if change is not None:
+                done = True
+                flash(
+                    f"这个问法也加进了 {change.snippet_id} 的群众问法（内容文件 {change.file}）",
+                    "ok",
+                )
+    if done:
+        _look_again()
+
+
+def _forget(row: Correction) -> bool:
+    change = edits.phrasing_of(row.id)
+    if change is None or not edits.revertible(
+        change, lawbase.current().by_id.get(change.snippet_id)
+    ):
+        return False
+    try:
+        edits.revert(change.id, actor=actor(), account_id=row.account_id, **_content())
+    except edits.EditError as exc:
+        flash(f"问法没能从 {change.snippet_id} 里去掉：{exc}", "warn")
+        return False
+    return True
 
 
 def _content() -> dict[str, Any]:
