@@ -184,25 +184,14 @@ def create(
     """Add an account; its secrets are named, not given (`token_env="PUFA_XL_TOKEN"`)."""
     if not SLUG.fullmatch(slug) or slug == DEFAULT_SLUG:
         raise AccountError(f"账号标识“{slug}”无效：只能用小写字母、数字和连字符，最长 24 个字符")
-    if not re.fullmatch(r"wx[0-9a-zA-Z]{16}", app_id):
-        raise AccountError(f"AppID“{app_id}”无效：应为 wx 开头的 18 个字符")
-    if account_type not in ACCOUNT_TYPES:
-        raise AccountError("账号类型只能是 subscription（订阅号）或 service（服务号）")
-    encryption = encryption or ("compatible" if aes_key_env else "plain")
-    if encryption not in ENCRYPTIONS:
-        raise AccountError("加密方式只能是 plain、compatible 或 safe")
-    if encryption != "plain" and not aes_key_env:
-        raise AccountError("加密模式需要 EncodingAESKey（aes_key_env）")
-    for ref in (token_env, aes_key_env, app_secret_env):
-        if ref is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]{2,79}", ref):
-            raise AccountError(f"“{ref}”不是环境变量名：密钥只按名称引用，不存进数据库")
-    row = Account(
-        slug=slug,
+    row = Account(slug=slug, help_channels=[])
+    _assign(
+        row,
         name=name,
         app_id=app_id,
         original_id=original_id,
         account_type=account_type,
-        encryption=encryption,
+        encryption=encryption or ("compatible" if aes_key_env else "plain"),
         token_env=token_env,
         aes_key_env=aes_key_env,
         app_secret_env=app_secret_env,
@@ -214,12 +203,84 @@ def create(
         calendar_file=calendar_file,
     )
     db.session.add(row)
+    _commit(row)
+    return row
+
+
+EDITABLE = (
+    "name",
+    "app_id",
+    "original_id",
+    "account_type",
+    "encryption",
+    "token_env",
+    "aes_key_env",
+    "app_secret_env",
+    "office_name",
+    "office_phone",
+    "office_address",
+    "office_hours",
+    "help_channels",
+    "calendar_file",
+)
+# What a township's own admin may change of their account (the rest is the operator's: the
+# WeChat side and the secrets' names)
+TOWNSHIP_FIELDS = ("name", "office_name", "office_phone", "office_address", "office_hours",
+                   "help_channels")  # fmt: skip
+
+
+def update(row: Account, **changes: Any) -> Account:
+    """Change an account (never the default one: it is the configuration's); checked as
+    `create` checks, and every process resolves it afresh within a minute."""
+    if row.id == DEFAULT_ACCOUNT_ID:
+        raise AccountError("默认账号由部署配置（PUFA_*）决定，请在配置里修改")
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise AccountError(f"不能修改：{'、'.join(sorted(unknown))}")
+    _assign(row, **{key: getattr(row, key) for key in EDITABLE} | changes)
+    _commit(row)
+    forget_cached()
+    return row
+
+
+def _assign(row: Account, **fields: Any) -> None:
+    """Check an account's fields together, then set them."""
+    if not str(fields["name"] or "").strip():
+        raise AccountError("请填写账号名称，如：某某镇普法")
+    if not re.fullmatch(r"wx[0-9a-zA-Z]{16}", fields["app_id"] or ""):
+        raise AccountError(f"AppID“{fields['app_id']}”无效：应为 wx 开头的 18 个字符")
+    if fields["original_id"] and not re.fullmatch(r"gh_[0-9a-zA-Z]{6,30}", fields["original_id"]):
+        raise AccountError(f"原始ID“{fields['original_id']}”无效：应为 gh_ 开头")
+    if fields["account_type"] not in ACCOUNT_TYPES:
+        raise AccountError("账号类型只能是 subscription（订阅号）或 service（服务号）")
+    if fields["encryption"] not in ENCRYPTIONS:
+        raise AccountError("加密方式只能是 plain、compatible 或 safe")
+    if fields["encryption"] != "plain" and not fields["aes_key_env"]:
+        raise AccountError("加密模式需要 EncodingAESKey（aes_key_env）")
+    if not fields["token_env"]:
+        raise AccountError("请填写存放 Token 的环境变量名")
+    for ref in (fields["token_env"], fields["aes_key_env"], fields["app_secret_env"]):
+        if ref and not re.fullmatch(r"[A-Z][A-Z0-9_]{2,79}", ref):
+            raise AccountError(f"“{ref}”不是环境变量名：密钥只按名称引用，不存进数据库")
+    channels = fields["help_channels"] or []
+    if not all(isinstance(c, dict) and str(c.get("name") or "").strip() for c in channels):
+        raise AccountError("每个求助渠道都要有名称")
+    for key, value in fields.items():
+        if isinstance(value, str):
+            value = value.strip() or None
+        setattr(row, key, value if key != "name" else value or "")
+    row.help_channels = [
+        {k: (str(v).strip() or None) if v is not None else None for k, v in c.items()}
+        for c in channels
+    ]
+
+
+def _commit(row: Account) -> None:
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AccountError(f"账号标识“{slug}”或 AppID“{app_id}”已被使用") from None
-    return row
+        raise AccountError(f"账号标识“{row.slug}”或 AppID“{row.app_id}”已被使用") from None
 
 
 def _load(condition: Any) -> Settings:
@@ -270,6 +331,15 @@ def _settings(row: Account) -> Settings:
         ),
         calendar_file=row.calendar_file,
     )
+
+
+def missing_secrets(row: Account) -> list[str]:
+    """The environment variables this account names that this process cannot read."""
+    return [
+        getattr(row, column)
+        for column in ("token_env", "aes_key_env", "aes_key_previous_env", "app_secret_env")
+        if getattr(row, column) and _secret(row, column) is None
+    ]
 
 
 def _secret(row: Account, column: str) -> str | None:

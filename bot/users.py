@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
@@ -109,9 +110,35 @@ def change_password(user: User, *, current: str, new: str) -> None:
         raise UserError("当前密码不对") from None
     if len(new) < MIN_PASSWORD:
         raise UserError(f"新密码至少 {MIN_PASSWORD} 个字符")
+    if new == current:
+        raise UserError("新密码不能和当前密码一样")
     user.password_hash = _hasher.hash(new)
+    user.must_change_password = False
     audit(user.username, "user.password", account_id=None, target=user.username)
     db.session.commit()
+
+
+# readable aloud over the phone: no 0/O, 1/l/I
+_TEMPORARY = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def reset_password(user: User, *, actor: str, account_id: int | None) -> str:
+    """A temporary password for a user who forgot theirs, told to them by the administrator;
+    it only lets them set a new one. Their sessions end at once."""
+    temporary = "".join(secrets.choice(_TEMPORARY) for _ in range(12))
+    user.password_hash = _hasher.hash(temporary)
+    user.must_change_password = True
+    audit(actor, "user.reset", account_id=account_id, target=user.username)
+    db.session.commit()
+    return temporary
+
+
+def administers(actor_roles: dict[int, str], user_id: int) -> bool:
+    """May someone with `actor_roles` stop, restore or reset this user: an administrator of
+    every account the user belongs to (a township's admin cannot take over a county admin
+    who also belongs to the township)."""
+    theirs = roles_of(user_id)
+    return bool(theirs) and all(actor_roles.get(a) == "admin" for a in theirs)
 
 
 def set_active(user: User, active: bool, *, actor: str, account_id: int) -> None:

@@ -49,6 +49,19 @@ def grant(username: str, role: str, slug: str) -> None:
     click.echo(f"{username} 在 {slug} 的角色：{users.ROLES[role]}")
 
 
+@group.command("reset")
+@click.argument("username")
+def reset(username: str) -> None:
+    """A temporary password for a user who forgot theirs (the last admin, say); it only lets
+    them set a new one at their next sign-in. Also restores a stopped user."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"没有用户 {username}")
+    user.active = True
+    temporary = users.reset_password(user, actor="命令行", account_id=None)
+    click.echo(f"{username} 的临时密码：{temporary}（登录后必须先设置新密码）")
+
+
 @group.command("list")
 def list_() -> None:
     """Every user and their roles."""

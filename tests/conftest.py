@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from bot import accounts
 from bot.wechat.simulator import Simulator
 from tests.factories import (
     AES_KEY,
@@ -113,3 +114,15 @@ def fake_api():
     yield fake
     server.shutdown()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def two_towns(tmp_path, monkeypatch):
+    """One deployment serving two townships: the default account and 乙镇 (id 2)."""
+    monkeypatch.setenv("PUFA_B_TOKEN", "token-of-乙镇")
+    app = make_app(tmp_path)
+    with app.app_context():
+        accounts.create(
+            slug="yizhen", name="乙镇普法", app_id="wx00000000000000b2", token_env="PUFA_B_TOKEN"
+        )
+    return app

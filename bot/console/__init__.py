@@ -16,6 +16,7 @@ bp = Blueprint(
 )
 
 from bot.console import (  # noqa: E402,F401
+    accounts,
     auth,
     posts,
     requests,

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, abort, g, session
+from flask import Flask, abort, flash, g, redirect, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required
 from sqlalchemy import select
 
 from bot import accounts, users
 from bot.extensions import db
-from bot.models import User
+from bot.models import DEFAULT_ACCOUNT_ID, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,6 +75,12 @@ def can(permission: str) -> bool:
     return users.may(role(), permission)
 
 
+def operator() -> bool:
+    """Runs the deployment: an administrator of its default account (the configured one),
+    who adds the townships' accounts and sets their WeChat side."""
+    return current_user.is_authenticated and current_user.roles.get(DEFAULT_ACCOUNT_ID) == "admin"
+
+
 def requires(permission: str) -> Callable[[F], F]:
     """A view for signed-in users whose role in the current account has `permission`."""
 
@@ -82,6 +88,9 @@ def requires(permission: str) -> Callable[[F], F]:
         @functools.wraps(view)
         @login_required
         def checked(*args: Any, **kwargs: Any) -> Any:
+            if current_user.row.must_change_password:
+                flash("管理员为您重置了密码：请先设置自己的新密码", "warn")
+                return redirect(url_for("console.password"))
             if not can(permission):
                 abort(403)
             g.account = accounts.by_id(account_id())

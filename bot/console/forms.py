@@ -96,3 +96,39 @@ class ExportForm(FlaskForm):
     start = DateField("从", validators=[Optional()])
     end = DateField("到", validators=[Optional()])
     fmt = SelectField("格式", choices=options([("csv", "CSV"), ("xlsx", "Excel（XLSX）")]))
+
+
+class AccountSettingsForm(FlaskForm):
+    """An official account's settings; its secrets are named (environment variables), never
+    typed here."""
+
+    slug = StringField(
+        "账号标识（小写字母、数字和 -，微信服务器地址是 /wechat/标识，如 dazhai）",
+        validators=[Optional(), Length(max=24)],
+    )
+    name = StringField("账号名称（如 某某镇普法）", validators=[DataRequired(), Length(max=80)])
+    app_id = StringField("AppID（wx 开头）", validators=[Optional(), Length(max=40)])
+    original_id = StringField("原始ID（gh_ 开头，可不填）", validators=[Optional(), Length(max=40)])
+    account_type = SelectField(
+        "账号类型", choices=options([("subscription", "订阅号"), ("service", "服务号")])
+    )
+    encryption = SelectField(
+        "消息加解密方式",
+        choices=options([("plain", "明文模式"), ("compatible", "兼容模式"), ("safe", "安全模式")]),
+    )
+    token_env = StringField("存放 Token 的环境变量名", validators=[Optional(), Length(max=80)])
+    aes_key_env = StringField(
+        "存放 EncodingAESKey 的环境变量名（明文模式可不填）",
+        validators=[Optional(), Length(max=80)],
+    )
+    app_secret_env = StringField(
+        "存放 AppSecret 的环境变量名（不填就不能群发）", validators=[Optional(), Length(max=80)]
+    )
+    office_name = StringField("司法所名称", validators=[Optional(), Length(max=80)])
+    office_phone = StringField("司法所电话", validators=[Optional(), Length(max=40)])
+    office_address = StringField("司法所地址", validators=[Optional(), Length(max=200)])
+    office_hours = StringField("办公时间", validators=[Optional(), Length(max=80)])
+    help_channels = TextAreaField(
+        "其他求助渠道（一行一个：名称，电话，地址；电话和地址可不填）",
+        validators=[Optional(), Length(max=2000)],
+    )

@@ -33,19 +33,29 @@ def user_list():
         else:
             flash(f"已添加用户 {form.username.data}", "ok")
             return redirect(url_for("console.user_list"))
+    return _page(form)
+
+
+def _page(form: UserForm, *, temporary: tuple[str, str] | None = None):
     members = db.session.execute(
         select(User, Membership.role)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.account_id == account_id())
         .order_by(User.username)
     ).all()
-    return render_template("console/users.html", form=form, members=members, roles=users.ROLES)
+    mine = {user.id for user, _ in members if users.administers(current_user.roles, user.id)}
+    return render_template(
+        "console/users.html",
+        form=form,
+        members=members,
+        roles=users.ROLES,
+        manageable=mine - {current_user.row.id},
+        temporary=temporary,
+    )
 
 
-@bp.post("/users/<int:user_id>/<any(disable, enable):action>")
-@requires("users.manage")
-def user_active(user_id: int, action: str):
-    """An admin stops (or allows again) a user of their account; never themselves."""
+def _member(user_id: int) -> User:
+    """A user of this account whom the signed-in admin may manage (never themselves)."""
     member = db.session.scalar(
         select(User)
         .join(Membership, Membership.user_id == User.id)
@@ -55,12 +65,31 @@ def user_active(user_id: int, action: str):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    if member.id == current_user.row.id:
-        flash("不能停用自己", "error")
-    else:
-        users.set_active(member, action == "enable", actor=actor(), account_id=account_id())
-        flash(f"已{'恢复' if action == 'enable' else '停用'} {member.username}", "ok")
+    if member.id == current_user.row.id or not users.administers(current_user.roles, member.id):
+        abort(403)  # the page offers no button for these
+    return member
+
+
+@bp.post("/users/<int:user_id>/<any(disable, enable):action>")
+@requires("users.manage")
+def user_active(user_id: int, action: str):
+    """An admin stops (or allows again) a user of their account; never themselves, nor
+    someone who also belongs to an account they do not administer."""
+    member = _member(user_id)
+    users.set_active(member, action == "enable", actor=actor(), account_id=account_id())
+    flash(f"已{'恢复' if action == 'enable' else '停用'} {member.username}", "ok")
     return redirect(url_for("console.user_list"))
+
+
+@bp.post("/users/<int:user_id>/reset")
+@requires("users.manage")
+def user_reset(user_id: int):
+    """A temporary password for a user who forgot theirs, shown to the admin once (never
+    stored or sent anywhere); with it the user can only set a new one."""
+    member = _member(user_id)
+    temporary = users.reset_password(member, actor=actor(), account_id=account_id())
+    response = _page(UserForm(formdata=None), temporary=(member.username, temporary))
+    return response, 200, {"Cache-Control": "no-store"}
 
 
 @bp.route("/password", methods=["GET", "POST"])

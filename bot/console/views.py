@@ -36,6 +36,9 @@ def login():
             session.clear()
             session.permanent = True  # expires after CONSOLE_SESSION_HOURS
             login_user(Person(user, users.roles_of(user.id)))
+            if user.must_change_password:
+                flash("这是管理员给您的临时密码：请先设置自己的新密码", "warn")
+                return redirect(url_for("console.password"))
             return redirect(url_for("console.home"))
     return render_template("console/login.html", form=form)
 
@@ -127,7 +130,7 @@ def _console_context():
     """What every console page needs: the user, the account, its name, the forms' tokens."""
     if not request.blueprint == "console" or not current_user.is_authenticated:
         return {}
-    from bot.console.auth import can, role
+    from bot.console.auth import can, operator, role
 
     aid = account_id()
     mine = []
@@ -142,6 +145,8 @@ def _console_context():
         "my_accounts": mine,
         "my_role": users.ROLES.get(role() or "", ""),
         "can": can,
+        "operator": operator(),
+        "account_id": aid,
         "action_form": ActionForm(),
         "account_form": AccountForm(),
     }
