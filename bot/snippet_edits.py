@@ -467,11 +467,32 @@ def _file_for(
                 f"{law.version} 版，版本不一致：请先请技术人员更新这部法律的文件"
             )
         return path
-    name = slug or f"law-{hashlib.sha256(law.name.encode()).hexdigest()[:8]}"
-    path = Path(content_dir, "laws", f"{name}.toml")
-    if path.exists():
-        raise EditError(f"已经有一个叫 {name}.toml 的文件了（是别的法律的），请换一个新文件名")
+    if slug:
+        path = Path(content_dir, "laws", f"{slug}.toml")
+        if path.exists():
+            raise EditError(f"已经有一个叫 {slug}.toml 的文件了（是别的法律的），请换一个新文件名")
+        return path
+    name, n = file_slug(law.short or law.name), 1
+    while (path := Path(content_dir, "laws", f"{name}.toml")).exists():
+        n += 1
+        name = f"{file_slug(law.short or law.name)}-{n}"
     return path
+
+
+def file_slug(short: str) -> str:
+    """A new law file's name from the law's short name, as people would type it: the words
+    in pinyin, "-law" for 法 (兵役法 → bingyi-law, 治安管理处罚法 → zhian-guanli-chufa-law)."""
+    from pypinyin import lazy_pinyin
+
+    from bot.segmentation import jieba
+
+    stem = short.removeprefix("中华人民共和国")
+    tail = "-law" if stem.endswith("法") and len(stem) > 1 else ""
+    stem = stem.removesuffix("法") if tail else stem
+    words = ["".join(lazy_pinyin(w)) for w in jieba.lcut(stem)]
+    name = "-".join(re.sub(r"[^a-z0-9]+", "", w.lower()) for w in words if w)
+    name = re.sub(r"-{2,}", "-", name).strip("-")[:36].strip("-") or "law"
+    return name + tail
 
 
 def _header(law: LawText, *, actor: str, day: str) -> list[str]:

@@ -412,6 +412,27 @@ def test_a_law_without_a_file_gets_a_new_file_and_a_revert_removes_it(tmp_path):
     assert laws_dir(content) == original
 
 
+def test_a_new_law_file_is_named_in_pinyin_when_the_adviser_gives_no_name(tmp_path):
+    content = copy_content(tmp_path)
+    app = make_app(tmp_path, content)
+    (content / "laws" / "xiaofang-law.toml").write_text("# taken\n", encoding="utf-8")
+    saved = new_snippet(
+        adviser(app),
+        law="中华人民共和国消防法",
+        article="第四十四条",
+        quote="任何人发现火灾都应当立即报警。",
+        summary="发现着火要马上打119。",
+        explain="看到起火先打119，说清楚地点，谁都不能拦着别人报警。",
+        questions="屋头着火了打哪个电话\n看到邻居家冒烟咋个整\n山上起火了报哪个",
+        topics="消防",
+        slug="",
+    )
+    assert saved.status_code == 302
+    assert (content / "laws" / "xiaofang-law-2.toml").exists()  # the first name was taken
+    assert edits.file_slug("治安管理处罚法").endswith("-chufa-law")
+    assert edits.file_slug("中华人民共和国民法典") == "minfadian"
+
+
 # -- who may ---------------------------------------------------------------------------------
 
 
