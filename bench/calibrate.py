@@ -110,14 +110,21 @@ def calibrate_emergency() -> None:
     )
     w, b = fit_logistic(x, y, l2=1.0, pos_weight=3.0)
     p = 1 / (1 + np.exp(-(x @ w + b)))
+    # Without the embedding model (it failed to load, or a test's tiny base): the same fit
+    # without the neighbours' feature, with its own thresholds by the same rule.
+    cues = [i for i, f in enumerate(emergency.FEATURES) if f != "knn"]
+    w0, b0 = fit_logistic(x[:, cues], y, l2=1.0, pos_weight=3.0)
+    p0 = 1 / (1 + np.exp(-(x[:, cues] @ w0 + b0)))
+    threshold0 = float(min(p0[y == 1].min() * 0.9, 0.5))
+    firm0 = float(max(np.quantile(p0[y == 1], 0.03), threshold0))
     # Two thresholds on these out-of-fold probabilities. Below `threshold` nothing is said;
     # every tune-half emergency is above it, with some slack. Above `firm` (97% of tune
     # emergencies) the numbers are an alarm; between the two they are offered: "if anyone is
     # in danger now, call …".
     threshold = float(min(p[y == 1].min() * 0.9, 0.5))
-    firm = float(max(np.quantile(p[y == 1], 0.03), threshold))
     look = np.array([e["hazard"] != "none" for e in examples]) & (y == 0)
     ordinary = np.array([e["hazard"] == "none" for e in examples]) & (y == 0)
+    firm = float(max(np.quantile(p[y == 1], 0.03), threshold))
     print(
         f"tune: {int(y.sum())} emergencies, {int(look.sum())} look-alikes, {int(ordinary.sum())} ordinary"
     )
@@ -128,12 +135,26 @@ def calibrate_emergency() -> None:
         )
     for f, v in zip(emergency.FEATURES, w, strict=True):
         print(f"  {f:10s} {v:+.3f}")
+    look_any = (p0[look] >= threshold0).mean()
+    print(
+        f"without the model: threshold {threshold0:.4f} (look-alikes {look_any:.3f}, ordinary "
+        f"{(p0[ordinary] >= threshold0).mean():.3f}), firm {firm0:.4f} (recall "
+        f"{(p0[y == 1] >= firm0).mean():.3f}, look-alikes {(p0[look] >= firm0).mean():.3f})"
+    )
+    print("hardest tune emergencies (they set the threshold):")
+    for i in np.argsort(np.where(y == 1, p, 2.0))[:6]:
+        print(f"  {p[i]:.4f} {examples[i]['hazard']}: {examples[i]['text']}")
     out = {
         "weights": dict(zip(emergency.FEATURES, map(float, w), strict=True)),
         "bias": b,
         "threshold": threshold,
         "firm": firm,
-        "knn_default": float(np.median(knn[y == 1])),
+        "cues_only": {
+            "weights": {emergency.FEATURES[i]: float(v) for i, v in zip(cues, w0, strict=True)},
+            "bias": b0,
+            "threshold": threshold0,
+            "firm": firm0,
+        },
         "grams": gram_table(texts, y),
         "fitted_on": "bench/eval emergencies, look-alikes and ordinary questions, tune half",
         "examples": examples,

@@ -584,8 +584,6 @@ LEGAL = _cues(
     r"要不要",
     r"有没有用",
     r"怎么处理",
-    r"找哪个",
-    r"找谁",
     r"哪个部门",
     r"几年",
     r"多少钱",
@@ -593,6 +591,25 @@ LEGAL = _cues(
     r"退回",
     r"追回",
     r"要回",
+)
+# Asking whom to call: in an emergency ("着火了 119还是110", "娃娃不见了找哪个") as often as
+# after one ("山火烧了我家林子找哪个赔"); the other cues and the examples decide which.
+ASKS_HELP = _cues(
+    r"找哪个",
+    r"找谁",
+    r"喊哪个",
+    r"叫哪个",
+    r"哪个管",
+    r"谁管",
+    r"打哪个",
+    r"打啥子",
+    r"打什么电话",
+    r"打几号",
+    r"电话",
+    r"号码",
+    r"(110|119|120|122)还是",
+    r"打(110|119|120|122|12119)",
+    r"报警",
 )
 WHAT_IF = _cues(
     r"如果",
@@ -656,6 +673,7 @@ FEATURES = (
     "figurative",
     "question",
     "short",
+    "asks_help",
     "knn",
     "grams",
 )
@@ -677,8 +695,10 @@ def hazard_of(text: str) -> Hazard | None:
 
 
 def grams(text: str) -> set[str]:
-    """Character pairs and triples of a message, spaces and punctuation dropped."""
-    t = re.sub(r"[\s\W_]+", "", text)
+    """Character pairs and triples of a message, spaces, punctuation and digits dropped, and
+    the asking-whom-to-call words too (a feature of their own): a phone number or "司法所电话
+    是多少" must not lean like "着火了打哪个电话"."""
+    t = re.sub(r"[\s\W_\d]+", "", ASKS_HELP.sub(" ", text))
     return {t[i : i + n] for n in (2, 3) for i in range(len(t) - n + 1)}
 
 
@@ -701,6 +721,7 @@ def features(text: str, knn: float = 0.0, gram: float = 0.0) -> dict[str, float]
         "figurative": float(bool(FIGURATIVE.search(text))),
         "question": float(bool(re.search(r"[?？吗嘛不]$|[?？]", text))),
         "short": float(len(text) <= 8),
+        "asks_help": float(hits > 0 and bool(ASKS_HELP.search(text))),  # with a danger
         "knn": knn,
         "grams": gram,
     }
@@ -710,11 +731,13 @@ class Detector:
     """The fitted model, and the labelled tune-half examples it compares messages with."""
 
     def __init__(self, data: dict[str, Any], example_vectors: np.ndarray | None = None):
-        self.weights = np.array([data["weights"].get(f, 0.0) for f in FEATURES], dtype=np.float64)
-        self.bias = float(data["bias"])
-        self.threshold = float(data["threshold"])
-        self.firm = float(data.get("firm", data["threshold"]))
-        self.knn_default = float(data.get("knn_default", 0.0))
+        # Without example vectors (no embedding model) the cues-only fit is used: its own
+        # weights and thresholds, fitted without the neighbours' feature.
+        model = data["cues_only"] if example_vectors is None and "cues_only" in data else data
+        self.weights = np.array([model["weights"].get(f, 0.0) for f in FEATURES], dtype=np.float64)
+        self.bias = float(model["bias"])
+        self.threshold = float(model["threshold"])
+        self.firm = float(model.get("firm", model["threshold"]))
         self.examples = data.get("examples", [])
         self.grams: dict[str, float] = data.get("grams", {})
         self.labels = np.array([e["emergency"] for e in self.examples], dtype=bool)
@@ -739,7 +762,7 @@ class Detector:
     def knn(self, qvec: np.ndarray | None, *, k: int = 10, exclude: int | None = None) -> float:
         """Mean cosine to the k nearest emergencies minus that to the k nearest look-alikes."""
         if qvec is None or self.vectors is None or not len(self.labels):
-            return self.knn_default
+            return 0.0  # the cues-only weights have no say for it
         sims = self.vectors @ qvec
         if exclude is not None:
             sims = sims.copy()

@@ -93,10 +93,12 @@ def other_account(app, monkeypatch):
 
 
 def test_residents_messages_appear_in_the_queue_with_counts_per_filter(app, plain_wechat):
-    ask(app, plain_wechat, "老板拖欠工资咋个整", who=1)
+    # (the fixture app has no embedding model: its emergency detector reads cues alone and
+    # offers the numbers to "…怎么办" questions too, so these questions avoid such cues)
+    ask(app, plain_wechat, "老板拖欠工资咋个投诉", who=1)
     ask(app, plain_wechat, "我家母猪下崽了明天赶集卖多少钱合适", who=2)
     ask(app, plain_wechat, "山上着火了，火好大", who=3)
-    ask(app, plain_wechat, "老板拖欠工资怎么办", who=4)
+    ask(app, plain_wechat, "老板拖欠工资犯法吗", who=4)
     ask(app, plain_wechat, "没用", who=4)  # said about the answer before it
     plain_wechat.ask(app.test_client(), "", openid=_resident(5))  # empty: not a question
     console = adviser(app)
@@ -119,17 +121,17 @@ def test_residents_messages_appear_in_the_queue_with_counts_per_filter(app, plai
     no_answer = console.get("/console/reviews?outcome=no_answer").get_data(as_text=True)
     assert "母猪" in no_answer and "拖欠工资" not in no_answer
     negative = console.get("/console/reviews?feedback=not_useful").get_data(as_text=True)
-    assert queue_questions(negative) == ["老板拖欠工资怎么办"]
+    assert queue_questions(negative) == ["老板拖欠工资犯法吗"]
     # counts of the other filters follow the one chosen
     assert facets(negative)["结果"]["直接答复"] == 1
     emergency = console.get("/console/reviews?outcome=emergency").get_data(as_text=True)
     assert queue_questions(emergency) == ["山上着火了，火好大"]
     by_law = console.get("/console/reviews?law=劳动法").get_data(as_text=True)
-    assert set(queue_questions(by_law)) == {"老板拖欠工资怎么办", "老板拖欠工资咋个整"}
+    assert set(queue_questions(by_law)) == {"老板拖欠工资犯法吗", "老板拖欠工资咋个投诉"}
     by_topic = console.get("/console/reviews?law=工资&outcome=answered").get_data(as_text=True)
     assert len(queue_questions(by_topic)) == 2
     by_text = console.get("/console/reviews?q=咋个").get_data(as_text=True)
-    assert queue_questions(by_text) == ["老板拖欠工资咋个整"]
+    assert queue_questions(by_text) == ["老板拖欠工资咋个投诉"]
     today = console.get("/console/reviews?start=2000-01-01&end=2000-01-02").get_data(as_text=True)
     assert queue_questions(today) == [] and facets(today)["结果"]["全部"] == 0
 
@@ -194,8 +196,8 @@ def test_the_context_shows_the_same_residents_exchanges_in_this_account_only(app
 
 
 def test_an_adviser_records_a_verdict(app, plain_wechat):
-    ask(app, plain_wechat, "老板拖欠工资咋个整")
-    ex = exchange_id(app, "老板拖欠工资咋个整")
+    ask(app, plain_wechat, "老板拖欠工资咋个投诉")
+    ex = exchange_id(app, "老板拖欠工资咋个投诉")
     console = adviser(app)
     page = f"/console/reviews/{ex}"
     response = console_post(
@@ -217,8 +219,8 @@ def test_an_adviser_records_a_verdict(app, plain_wechat):
 
 
 def test_a_viewer_reads_but_may_not_judge_or_correct_and_staff_may_not_correct(app, plain_wechat):
-    ask(app, plain_wechat, "老板拖欠工资咋个整")
-    ex = exchange_id(app, "老板拖欠工资咋个整")
+    ask(app, plain_wechat, "老板拖欠工资咋个投诉")
+    ex = exchange_id(app, "老板拖欠工资咋个投诉")
     viewer = adviser(app, "viewer")
     assert viewer.get("/console/reviews").status_code == 200
     page = f"/console/reviews/{ex}"
@@ -284,7 +286,7 @@ def test_a_correction_changes_the_next_reply_and_a_revert_restores_it(app, plain
     assert CHILD_LABOUR in ask(
         app, plain_wechat, "娃儿在厂里头做工 老板说他年紀小不给工钱！", who=3
     )
-    assert CHILD_LABOUR not in ask(app, plain_wechat, "老板拖欠工资咋个整", who=4)
+    assert CHILD_LABOUR not in ask(app, plain_wechat, "老板拖欠工资咋个投诉", who=4)
     with app.app_context():
         row = db.session.scalar(
             select(Exchange)
@@ -478,12 +480,12 @@ def test_the_offices_public_number_stays_readable_and_hazards_have_chinese_names
     tmp_path, plain_wechat
 ):
     app = make_app(tmp_path, JUSTICE_OFFICE_PHONE="0871-65123456")
-    reply = ask(app, plain_wechat, "老板拖欠工资咋个整，我电话13912345678")
+    reply = ask(app, plain_wechat, "老板拖欠工资咋个投诉，我电话13912345678")
     assert "0871-65123456" in reply  # what the resident saw
     ask(app, plain_wechat, "我老公拿刀要砍我", who=2)
     client = adviser(app)
     page = client.get(
-        f"/console/reviews/{exchange_id(app, '老板拖欠工资咋个整，我电话139****5678')}"
+        f"/console/reviews/{exchange_id(app, '老板拖欠工资咋个投诉，我电话139****5678')}"
     )
     shown = page.get_data(as_text=True)
     assert "0871-65123456" in shown and "0871-****3456" not in shown
