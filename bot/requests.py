@@ -129,13 +129,18 @@ def pending(state: dict[str, Any], *, now: float | None = None) -> dict[str, Any
     return req
 
 
+_PERSONAL = re.compile(r"(?:\d+[-\s])?[\d*]*\*{3,}[\d*]*")  # what privacy.mask left of one
+
+
 def alarm(text: str) -> emergency.Emergency | None:
     """Is someone in danger? Asked of every message before it is taken as a step, so an
     emergency in the middle of a request is answered as one (see `answering.answer`)."""
     ctx = answering.context()
-    if ctx.detector is None:
+    # a phone or ID number says nothing about danger (and its digits look like 110 or a
+    # scammer's number to the model): what is left is judged; a number alone is no alarm
+    plain = search.normalise(_PERSONAL.sub(" ", mask(text))).strip()
+    if ctx.detector is None or not plain:
         return None
-    plain = search.normalise(text)
     qvec = ctx.embedder.query(plain) if ctx.embedder is not None else None
     return ctx.detector.detect(plain, qvec)
 

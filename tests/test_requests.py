@@ -50,6 +50,7 @@ def test_a_mediation_request_is_three_questions_then_stored(app, client, plain_w
     assert "测试镇司法所" in done and "0871-00000000" in done  # the office's line
     assert "工作日" in done and "12348" in done and "110" in done
     assert "138****5678" in done and "13812345678" not in done
+    assert not done.startswith(("🚨", "⚠️"))  # a phone number is no sign of danger
     [row] = requests_in(app)
     assert row.kind == "mediation" and row.status == "new" and row.account_id == 1
     assert row.about == "隔壁张三占了我家宅基地，他电话139****5678也不接"  # masked
