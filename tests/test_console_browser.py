@@ -509,6 +509,7 @@ def test_a_tour_of_the_console_with_demo_data(tmp_path, serve, person, resident,
     make_user(app, "wangfang", "staff", name="王芳")
     make_user(app, "lisi", "staff", name="李四")
     make_user(app, "zhanglvshi", "adviser", name="张律师")
+    make_user(app, "admin", "admin", name="赵主任")
     for who, text in QUESTIONS:
         resident(app, text, f"o-resident-{who:04d}")
     for who, chat in REQUESTS:
@@ -573,7 +574,7 @@ def test_a_tour_of_the_console_with_demo_data(tmp_path, serve, person, resident,
     adviser.nav("问答审核")
     queue = adviser.text("table.reviews")
     assert "138****5678" in queue and PHONE not in queue
-    assert "未能答复" in queue and "直接答复" in queue and "《森林防火条例》第三十一条" in queue
+    assert "未能答复" in queue and "直接答复" in queue and "紧急：山火" in queue
     adviser.shot("console-reviews.png")
     adviser.page.locator("table.reviews tbody tr", has_text=UNANSWERED).get_by_role(
         "link", name="查看"
@@ -586,6 +587,7 @@ def test_a_tour_of_the_console_with_demo_data(tmp_path, serve, person, resident,
     adviser.button("更正：以后这样问就回答这一条").click()
     assert adviser.flash() == "已更正：以后群众这样问，回答 《禁止使用童工规定》第二条"
     assert "生效中" in adviser.text() and "现在机器人会怎么比对" in adviser.text()
+    assert "这个问法也加进了 child-labor-regulation-002-under-16 的群众问法" in adviser.text()
     adviser.shot("console-exchange.png")
     adviser.assert_clean()
 
@@ -607,3 +609,22 @@ def test_a_tour_of_the_console_with_demo_data(tmp_path, serve, person, resident,
     assert "已发布：1 篇" in staff.text() and "待审核：1 篇" in staff.text()
     staff.shot("console-home.png")
     staff.assert_clean()
+
+    # the administrator: a colleague forgot their password; the accounts this deployment serves
+    admin = person(url)
+    admin.sign_in("admin")
+    admin.nav("用户")
+    admin.page.locator("table tbody tr", has_text="lisi").get_by_role(
+        "button", name="重置密码"
+    ).click()
+    temporary = admin.text("#temporary code.secret")
+    assert len(temporary) == 12 and "只显示这一次" in admin.text("#temporary")
+    admin.shot("console-users.png")
+    admin.nav("公众号账号")
+    assert "/wechat" in admin.text("table.accounts") and "可用" in admin.text("table.accounts")
+    admin.shot("console-accounts.png")
+    admin.assert_clean()
+    colleague = person(url)
+    colleague.sign_in("lisi", temporary)
+    assert colleague.page.url.endswith("/console/password")
+    assert "请先设置自己的新密码" in colleague.flash()
