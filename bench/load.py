@@ -146,10 +146,14 @@ def wrk(port: int, connections: int, seconds: int, data: Path, script: Path) -> 
         text=True,
         check=True,
     ).stdout
+    # the latency distribution's own lines ("+/- Stdev" columns end in % too)
+    if not re.search(r"^\s+99%\s+[\d.]+\w+$", out, re.M):  # nothing answered in time
+        sys.stderr.write(out)
+        raise SystemExit("wrk measured no latency: see its output above")
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50": _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)),
+        "p99": _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1)),
         "errors": sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)),
         "non200": int(m.group(1))
         if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out))
@@ -159,7 +163,10 @@ def wrk(port: int, connections: int, seconds: int, data: Path, script: Path) -> 
 
 
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    found = re.match(r"([\d.]+)(\w+)", value)
+    if found is None:
+        raise SystemExit(f"wrk printed a latency this script cannot read: {value!r}")
+    number, unit = found.groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
