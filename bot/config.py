@@ -64,6 +64,7 @@ class Defaults:
     EMBEDDING_THREADS = 2  # OpenMP threads of the embedding engine, per process
     RETENTION_MONTHS = 12  # exchanges older than this lose their link to the resident; 0 = never
     CORRECTIONS_CHECK_SECONDS = 2  # each worker picks up advisers' corrections this soon
+    REQUEST_NEWS_CHECK_SECONDS = 2  # … and who has news of their request for a person
     FOLLOW_UP_SECONDS = 600  # a short follow-up within this keeps the previous topic
 
     RATE_LIMITS = True

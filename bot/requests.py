@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -263,24 +265,64 @@ class News:
     status: Status
 
 
+NEWS_CHECK_SECONDS = 2.0  # default for REQUEST_NEWS_CHECK_SECONDS
+
+
+@dataclass
+class _Waiting:
+    """Who in this worker's eyes has news waiting: (account id, resident's hash). Read again
+    at most every REQUEST_NEWS_CHECK_SECONDS, so a message from anyone else (nearly every
+    message) asks the database nothing about requests."""
+
+    who: frozenset[tuple[int, str]] = frozenset()
+    checked_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _waiting() -> _Waiting:
+    return current_app.extensions.setdefault("pufa.request_news", _Waiting())
+
+
 def news_for(who: str, account_id: int) -> list[News]:
     """The resident's requests whose status changed since they were last told."""
+    waiting = _waiting()
+    every = float(current_app.config.get("REQUEST_NEWS_CHECK_SECONDS", NEWS_CHECK_SECONDS))
+    if time.monotonic() - waiting.checked_at >= every and waiting.lock.acquire(blocking=False):
+        try:
+            waiting.checked_at = time.monotonic()
+            waiting.who = in_database(_who_waits)
+        except (SQLAlchemyError, StorageUnavailable):
+            pass  # the last known set: told at a later message
+        finally:
+            waiting.lock.release()
+    if (account_id, who) not in waiting.who:
+        return []
     try:
         return in_database(_news, who, account_id)
     except (SQLAlchemyError, StorageUnavailable):
         return []  # told at a later message
 
 
+def _who_waits() -> frozenset[tuple[int, str]]:
+    rows = db.session.execute(
+        select(HelpRequest.account_id, HelpRequest.openid_hash).where(
+            HelpRequest.openid_hash.is_not(None), *_UNTOLD
+        )
+    )
+    return frozenset((a, h) for a, h in rows)
+
+
+# a request whose status moved on since the resident was last told
+_UNTOLD = (
+    HelpRequest.status != Status.NEW,
+    HelpRequest.notified_status.is_(None) | (HelpRequest.notified_status != HelpRequest.status),
+)
+
+
 def _news(who: str, account_id: int) -> list[News]:
     rows = db.session.execute(
         select(HelpRequest.id, HelpRequest.kind, HelpRequest.status)
-        .where(
-            HelpRequest.openid_hash == who,
-            HelpRequest.account_id == account_id,
-            HelpRequest.status != Status.NEW,
-            (HelpRequest.notified_status.is_(None))
-            | (HelpRequest.notified_status != HelpRequest.status),
-        )
+        .where(HelpRequest.openid_hash == who, HelpRequest.account_id == account_id, *_UNTOLD)
         .order_by(HelpRequest.id)
     ).all()
     return [News(i, Kind(k), Status(s)) for i, k, s in rows]
@@ -397,6 +439,7 @@ def change_status(
     req.notes = [*(req.notes or []), entry]  # a new list: JSON columns miss in-place changes
     req.status = status
     db.session.commit()
+    _waiting().checked_at = float("-inf")  # this worker looks again at the next message
 
 
 def tell_now(

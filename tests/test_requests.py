@@ -5,6 +5,8 @@ Residents talk through the signed webhook; staff sign in and post the console's 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import func, select
 
@@ -12,7 +14,7 @@ from bot import accounts
 from bot import requests as help_requests
 from bot.extensions import db
 from bot.models import AuditEvent, Exchange, HelpRequest
-from tests.factories import console_post, login, make_user, publishing_app
+from tests.factories import console_post, login, make_app, make_user, publishing_app
 
 RESIDENT = "o-resident-help-01"
 
@@ -211,6 +213,45 @@ def test_staff_move_a_request_on_with_a_note_and_the_resident_hears_once(
     assert "普法小助手" in first  # the reply itself follows
     assert "已有进展" not in second
     assert requests_in(app)[0].notified_status == "contacted"
+
+
+def test_news_reaches_the_resident_through_another_worker_and_others_cost_no_query(
+    tmp_path, plain_wechat
+):
+    """Each worker learns who has news at most every REQUEST_NEWS_CHECK_SECONDS; a message
+    from anyone else asks the database nothing about requests."""
+    from sqlalchemy import event
+
+    console_app = make_app(tmp_path)
+    resident_app = make_app(tmp_path, REQUEST_NEWS_CHECK_SECONDS=0.2)  # same database
+    client = resident_app.test_client()
+    mediation_request(client, plain_wechat)
+    make_user(console_app, "zhangsan", "staff", name="张三")
+    staff = console_app.test_client()
+    login(staff, "zhangsan")
+    [row] = requests_in(console_app)
+    console_post(staff, f"/console/requests/{row.id}/status", {"status": "contacted", "note": ""})
+
+    asked: list[str] = []
+    with resident_app.app_context():
+        engine = db.engine
+
+    def count(conn, cursor, statement, *args):
+        if "help_requests" in statement:
+            asked.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        time.sleep(0.25)
+        [other] = ask(client, plain_wechat, "你好", openid="o-someone-else")
+        assert "已有进展" not in other
+        checks = len(asked)  # the worker looked once who has news, and no more
+        ask(client, plain_wechat, "谢谢", "你好", openid="o-someone-else")
+        assert len(asked) == checks <= 1
+        [told] = ask(client, plain_wechat, "你好")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert told.splitlines()[0] == "您的求助（调解）已有进展：已联系"
 
 
 def test_the_news_waits_until_after_an_emergency(app, client, plain_wechat, staff):
