@@ -33,7 +33,7 @@ def account_list():
     if form.validate_on_submit():
         try:
             row = accounts.create(slug=(form.slug.data or "").strip(), **_fields(form))
-        except (accounts.AccountError, ValueError) as exc:
+        except accounts.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
@@ -62,7 +62,7 @@ def account_edit(account_ref: int):
     if row.id == DEFAULT_ACCOUNT_ID:
         return render_template("console/account.html", row=row, form=None, full=full, **_state(row))
     form = AccountSettingsForm(obj=row)  # what a township admin's form leaves out stays
-    if not _posted():
+    if request.method != "POST":
         form.help_channels.data = _channels_text(row.help_channels)
     elif form.validate_on_submit():
         changes = _fields(form)
@@ -70,7 +70,7 @@ def account_edit(account_ref: int):
             changes = {k: v for k, v in changes.items() if k in accounts.TOWNSHIP_FIELDS}
         try:
             accounts.update(row, **changes)
-        except (accounts.AccountError, ValueError) as exc:
+        except accounts.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
@@ -82,10 +82,6 @@ def account_edit(account_ref: int):
     else:
         flash("请把账号名称等必填项填好", "error")
     return render_template("console/account.html", row=row, form=form, full=full, **_state(row))
-
-
-def _posted() -> bool:
-    return request.method == "POST"
 
 
 def _fields(form: AccountSettingsForm) -> dict[str, Any]:
