@@ -182,6 +182,29 @@ def test_the_same_words_about_the_past_or_the_law_raise_no_alarm(ctx, question):
     assert not result.text.startswith("🚨")
 
 
+def test_maybe_an_emergency_gets_one_line_of_numbers_and_the_answer_unchanged(ctx):
+    """Below the firm alarm the hazard is a guess: the numbers are offered in one line, with
+    no safety advice for a danger nobody described, and the answer follows as it would."""
+    from dataclasses import replace
+
+    from bot import emergency
+    from bot.wechat import render
+
+    plain = answering.answer("老板拖欠工资咋个整", ctx)
+    assert plain.emergency is None
+    maybe = replace(
+        plain, emergency=emergency.Emergency("domestic_violence", ("110报警",), 0.2, False)
+    )
+    text = render.answer_text(maybe, base=ctx.base, office="测试镇司法所")
+    expected = render.answer_text(plain, base=ctx.base, office="测试镇司法所")
+    assert text == "⚠️如果现在有人有危险，请立即拨打：110报警\n\n" + expected
+    assert render.SAFETY["domestic_violence"] not in text
+    firm = replace(maybe, emergency=replace(maybe.emergency, firm=True, probability=0.9))
+    assert render.SAFETY["domestic_violence"] in render.answer_text(
+        firm, base=ctx.base, office="测试镇司法所"
+    )
+
+
 def test_an_emergency_reply_does_not_depend_on_retrieval(ctx):
     """No embedding model, no confidence model, no snippet matched: the numbers still come."""
     bare = answering.Context(base=ctx.base, detector=ctx.detector)

@@ -210,7 +210,9 @@ def answer_text(ans: Answer, *, base: LawBase, office: str) -> str:
     if alarm is None:
         return body
     numbers = "、".join(alarm.numbers)
-    first = (EMERGENCY if alarm.firm else EMERGENCY_MAYBE).format(numbers=numbers)
+    if not alarm.firm:  # maybe: one line of numbers, then the answer as it would be
+        return EMERGENCY_MAYBE.format(numbers=numbers) + "\n\n" + body
+    first = EMERGENCY.format(numbers=numbers)
     tip = SAFETY.get(alarm.kind)
     if tip:
         first += "\n" + tip
