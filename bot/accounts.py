@@ -180,8 +180,11 @@ def create(
     office_hours: str | None = None,
     help_channels: list[dict[str, Any]] | None = None,
     calendar_file: str | None = None,
+    commit: bool = True,
 ) -> Account:
-    """Add an account; its secrets are named, not given (`token_env="PUFA_XL_TOKEN"`)."""
+    """Add an account; its secrets are named, not given (`token_env="PUFA_XL_TOKEN"`).
+    With `commit=False` the row is only flushed (it has its id): the caller commits it with
+    what belongs to the same change, or rolls it all back."""
     if not SLUG.fullmatch(slug) or slug == DEFAULT_SLUG:
         raise AccountError(f"账号标识“{slug}”无效：只能用小写字母、数字和连字符，最长 24 个字符")
     row = Account(slug=slug, help_channels=[])
@@ -203,7 +206,7 @@ def create(
         calendar_file=calendar_file,
     )
     db.session.add(row)
-    _commit(row)
+    _commit(row, flush_only=not commit)
     return row
 
 
@@ -275,9 +278,12 @@ def _assign(row: Account, **fields: Any) -> None:
     ]
 
 
-def _commit(row: Account) -> None:
+def _commit(row: Account, *, flush_only: bool = False) -> None:
     try:
-        db.session.commit()
+        if flush_only:
+            db.session.flush()
+        else:
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise AccountError(f"账号标识“{row.slug}”或 AppID“{row.app_id}”已被使用") from None

@@ -69,8 +69,9 @@ def create(
     return user
 
 
-def grant(user: User, *, account_id: int, role: str, actor: str) -> None:
-    """Give (or change) the user's role in an account."""
+def grant(user: User, *, account_id: int, role: str, actor: str, commit: bool = True) -> None:
+    """Give (or change) the user's role in an account (`commit=False`: with the caller's
+    change, which the caller commits)."""
     if role not in ROLES:
         raise UserError(f"角色只能是：{'、'.join(ROLES)}")
     held = db.session.scalar(
@@ -81,7 +82,8 @@ def grant(user: User, *, account_id: int, role: str, actor: str) -> None:
     else:
         held.role = role
     audit(actor, "user.grant", account_id=account_id, target=user.username, detail=role)
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def authenticate(username: str, password: str, *, now: datetime | None = None) -> User | None:

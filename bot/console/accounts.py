@@ -32,13 +32,18 @@ def account_list():
     form = AccountSettingsForm()
     if form.validate_on_submit():
         try:
-            row = accounts.create(slug=(form.slug.data or "").strip(), **_fields(form))
+            row = accounts.create(
+                slug=(form.slug.data or "").strip(), **_fields(form), commit=False
+            )
         except accounts.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
-            # whoever adds an account administers it, so they can add its users
-            users.grant(current_user.row, account_id=row.id, role="admin", actor=actor())
+            # one change: the account, its first administrator (whoever adds it, so they can
+            # add its users) and the record of both
+            users.grant(
+                current_user.row, account_id=row.id, role="admin", actor=actor(), commit=False
+            )
             users.audit(actor(), "account.create", account_id=row.id, target=row.slug)
             db.session.commit()
             flash(
