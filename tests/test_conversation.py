@@ -78,6 +78,15 @@ def test_a_follow_up_keeps_the_topic(client, wechat, resident):
     assert "还没有可靠的答案" not in papers
 
 
+def test_an_emergency_asked_like_a_follow_up_gets_the_numbers_not_the_topic(
+    client, wechat, resident
+):
+    wechat.ask(client, "老板拖欠了我两个月工钱不给", openid=resident)
+    reply = wechat.ask(client, "发现山上冒烟了找哪个", openid=resident)  # not about wages
+    assert reply.startswith("🚨") and "12119" in reply.splitlines()[0]
+    assert "关于刚才说的事" not in reply
+
+
 def test_a_new_question_after_an_answer_is_answered_on_its_own(client, wechat, resident):
     wechat.ask(client, "老板拖欠了我两个月工钱不给", openid=resident)
     reply = wechat.ask(client, "那离婚了娃儿跟哪个", openid=resident)

@@ -393,12 +393,19 @@ def _question(text: str, turn: Turn) -> Result:
     if fixed is not None:
         return _paged(fixed, turn, question=text)
     topic = _recent_topic(turn)
-    if topic is not None and _leans_on(text, ans):
+    alarm = ans.emergency
+    # someone in danger now ("发现山上冒烟了找哪个" after a wage question) is no follow-up
+    if topic is not None and not (alarm and alarm.firm) and _leans_on(text, ans):
         if WHICH_OFFICE.search(text) and topic.get("snippet") in ctx.base.by_id:
             snippet = ctx.base.by_id[topic["snippet"]]
             help_ = render.help_text(snippet, base=ctx.base, office=turn.office)
             reply = render.WHICH_OFFICE.format(help=help_)
-            return Result("follow_up", reply, citations=[_cited(snippet)], state={"topic": topic})
+            if alarm is not None:  # maybe in danger: the numbers' line first, as everywhere
+                numbers = render.EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers))
+                reply = f"{numbers}\n\n{reply}"
+            kind = alarm.kind if alarm else None
+            cited = [_cited(snippet)]
+            return Result("follow_up", reply, kind, cited, state={"topic": topic})
         joined = answering.answer(f"{topic['question']} {text}", ctx)
         if joined.outcome in ("answered", "choices"):
             joined.emergency = ans.emergency  # this message's danger, not the topic's words
