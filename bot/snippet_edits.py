@@ -472,10 +472,11 @@ def _file_for(
         if path.exists():
             raise EditError(f"已经有一个叫 {slug}.toml 的文件了（是别的法律的），请换一个新文件名")
         return path
-    name, n = file_slug(law.short or law.name), 1
+    stem = name = file_slug(law.short or law.name)
+    n = 1
     while (path := Path(content_dir, "laws", f"{name}.toml")).exists():
         n += 1
-        name = f"{file_slug(law.short or law.name)}-{n}"
+        name = f"{stem}-{n}"
     return path
 
 

@@ -380,23 +380,24 @@ def test_a_quote_one_character_off_is_refused_and_nothing_changes(tmp_path):
     assert laws_dir(content) == original and snippet_events(app) == []
 
 
+FIRE = {  # a snippet of a law the fixture base has no file for
+    "law": "中华人民共和国消防法",
+    "article": "第四十四条",
+    "quote": "任何人发现火灾都应当立即报警。……严禁谎报火警。",
+    "summary": "发现着火要马上打119，谎报火警违法。",
+    "explain": "看到起火先打119，说清楚地点。谁都不能拦着别人报警，故意谎报火警要受处罚。",
+    "questions": "屋头着火了打哪个电话\n看到邻居家冒烟咋个整\n开玩笑打119会不会被抓",
+    "topics": "消防",
+}
+
+
 def test_a_law_without_a_file_gets_a_new_file_and_a_revert_removes_it(tmp_path):
     content = copy_content(tmp_path)
     app = make_app(tmp_path, content)
     client = adviser(app)
     original = laws_dir(content)
-    quote = "任何人发现火灾都应当立即报警。……严禁谎报火警。"
-    saved = new_snippet(
-        client,
-        law="中华人民共和国消防法",
-        article="第四十四条",
-        quote=quote,
-        summary="发现着火要马上打119，谎报火警违法。",
-        explain="看到起火先打119，说清楚地点。谁都不能拦着别人报警，故意谎报火警要受处罚。",
-        questions="屋头着火了打哪个电话\n看到邻居家冒烟咋个整\n开玩笑打119会不会被抓",
-        topics="消防",
-        slug="fire-law",
-    )
+    quote = FIRE["quote"]
+    saved = new_snippet(client, **FIRE, slug="fire-law")
     assert saved.status_code == 302
     text = (content / "laws" / "fire-law.toml").read_text(encoding="utf-8")
     assert 'law = "中华人民共和国消防法"' in text and 'kind = "法律"' in text
@@ -416,17 +417,7 @@ def test_a_new_law_file_is_named_in_pinyin_when_the_adviser_gives_no_name(tmp_pa
     content = copy_content(tmp_path)
     app = make_app(tmp_path, content)
     (content / "laws" / "xiaofang-law.toml").write_text("# taken\n", encoding="utf-8")
-    saved = new_snippet(
-        adviser(app),
-        law="中华人民共和国消防法",
-        article="第四十四条",
-        quote="任何人发现火灾都应当立即报警。",
-        summary="发现着火要马上打119。",
-        explain="看到起火先打119，说清楚地点，谁都不能拦着别人报警。",
-        questions="屋头着火了打哪个电话\n看到邻居家冒烟咋个整\n山上起火了报哪个",
-        topics="消防",
-        slug="",
-    )
+    saved = new_snippet(adviser(app), **FIRE, slug="")
     assert saved.status_code == 302
     assert (content / "laws" / "xiaofang-law-2.toml").exists()  # the first name was taken
     assert edits.file_slug("治安管理处罚法").endswith("-chufa-law")

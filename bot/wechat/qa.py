@@ -314,8 +314,7 @@ def _request(text: str, turn: Turn) -> Result | None:
     )
     result = Result("request", _request_reply(step, turn), state={"request": step.request})
     if alarm is not None:  # maybe in danger: the numbers first, and the request goes on
-        numbers = render.EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers))
-        result.text, result.emergency = f"{numbers}\n\n{result.text}", alarm.kind
+        result.text, result.emergency = render.maybe_in_danger(alarm, result.text), alarm.kind
     return result
 
 
@@ -401,8 +400,7 @@ def _question(text: str, turn: Turn) -> Result:
             help_ = render.help_text(snippet, base=ctx.base, office=turn.office)
             reply = render.WHICH_OFFICE.format(help=help_)
             if alarm is not None:  # maybe in danger: the numbers' line first, as everywhere
-                numbers = render.EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers))
-                reply = f"{numbers}\n\n{reply}"
+                reply = render.maybe_in_danger(alarm, reply)
             kind = alarm.kind if alarm else None
             cited = [_cited(snippet)]
             return Result("follow_up", reply, kind, cited, state={"topic": topic})

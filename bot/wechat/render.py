@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.answering import Answer
+    from bot.emergency import Emergency
     from bot.lawbase import LawBase, Snippet
 
 WELCOME = (
@@ -203,16 +204,21 @@ def help_lines(items: Iterable[tuple[str, str | None]]) -> str:
     return "\n".join(f"· {name}{' ' + phone if phone else ''}" for name, phone in items)
 
 
+def maybe_in_danger(alarm: Emergency, reply: str) -> str:
+    """A reply to someone who may be in danger: one line of numbers, then the reply as it is
+    (no safety advice for a hazard that is only a guess)."""
+    return EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers)) + "\n\n" + reply
+
+
 def answer_text(ans: Answer, *, base: LawBase, office: str) -> str:
     """The whole reply to one answered message: emergency numbers first, always."""
     body = _body(ans, base=base, office=office)
     alarm = ans.emergency
     if alarm is None:
         return body
-    numbers = "、".join(alarm.numbers)
-    if not alarm.firm:  # maybe: one line of numbers, then the answer as it would be
-        return EMERGENCY_MAYBE.format(numbers=numbers) + "\n\n" + body
-    first = EMERGENCY.format(numbers=numbers)
+    if not alarm.firm:
+        return maybe_in_danger(alarm, body)
+    first = EMERGENCY.format(numbers="、".join(alarm.numbers))
     tip = SAFETY.get(alarm.kind)
     if tip:
         first += "\n" + tip
