@@ -190,7 +190,7 @@ def _load(
         raise ContentError(problems)
     lexicon = search.Lexicon.read(root / "lexicon.toml")
     words = _custom_words(snippets)
-    tokenizer = search.Tokenizer(words, lexicon)
+    tokenizer = search.Tokenizer(words, lexicon, cache_dir)
     docs, cores = _tokenised(snippets, tokenizer, words, holdout=holdout, cache_dir=cache_dir)
     return LawBase(
         snippets=tuple(snippets),

@@ -21,10 +21,10 @@ import bm25s
 import numpy as np
 import opencc
 
+from bot import segmentation
 from bot.errors import ContentError
-from bot.segmentation import jieba
 
-jieba.setLogLevel(logging.WARNING)
+segmentation.jieba.setLogLevel(logging.WARNING)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Words that carry no legal meaning in residents' questions: particles, pronouns, and the
@@ -102,10 +102,14 @@ class Hit:
 class Tokenizer:
     """A jieba tokenizer of our own, so custom words never leak into other users of jieba."""
 
-    def __init__(self, words: Iterable[str] = (), lexicon: Lexicon | None = None):
+    def __init__(
+        self,
+        words: Iterable[str] = (),
+        lexicon: Lexicon | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ):
         self.lexicon = lexicon or Lexicon()
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
+        self._jieba = segmentation.tokenizer(cache_dir)
         for word in (*words, *self.lexicon.words, *self.lexicon.dialect.values()):
             word = normalise(word)
             if 1 < len(word) <= 12 and not _PUNCT.search(word):

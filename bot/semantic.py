@@ -109,28 +109,18 @@ def warm() -> None:
 
 @functools.cache
 def _segmenter():
-    """jieba's default dictionary; custom words would not change which words are rare."""
-    from bot.segmentation import jieba
+    """jieba's default dictionary (the copy the law base's tokenizer read, when there is one);
+    custom words would not change which words are rare."""
+    from bot import segmentation
 
-    tok = jieba.Tokenizer()
-    tok.initialize()
-    return tok
+    return segmentation.tokenizer(shared=True)
 
 
-@functools.cache
 def _idf() -> tuple[dict[str, float], float]:
-    """jieba's IDF table, read once per process (~0.3 s), when a long message first arrives."""
-    from bot.segmentation import jieba
+    """jieba's IDF table, read once per process, when a long message first arrives."""
+    from bot import segmentation
 
-    idf: dict[str, float] = {}
-    path = Path(jieba.__file__).with_name("analyse") / "idf.txt"
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            word, _, value = line.rstrip().partition(" ")
-            if value:
-                idf[word] = float(value)
-    values = sorted(idf.values())
-    return idf, values[len(values) // 2] if values else 10.0
+    return segmentation.idf()
 
 
 def text_key(text: str, *, query: bool = False) -> str:
