@@ -18,7 +18,12 @@ SETS = {
     "non_emergencies": "non_emergencies.jsonl",
     "legal": ("legal_a.jsonl", "legal_b.jsonl"),
     "fulltext": "fulltext.jsonl",
-    "out_of_scope": ("out_of_scope.jsonl", "out_of_scope_more.jsonl", "out_of_scope_fresh.jsonl"),
+    "out_of_scope": (
+        "out_of_scope.jsonl",
+        "out_of_scope_more.jsonl",
+        "out_of_scope_fresh.jsonl",
+        "out_of_scope_hard.jsonl",
+    ),
 }
 
 
