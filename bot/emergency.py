@@ -76,6 +76,12 @@ HAZARDS: dict[str, Hazard] = {
                 r"留了封信",
                 r"想不开",
                 r"寻死",
+                r"今晚就走",
+                r"不想拖累",
+                r"活着没意思",
+                r"交代后事",
+                r"遗言",
+                r"永别",
             ),
         ),
         Hazard(
@@ -185,6 +191,9 @@ HAZARDS: dict[str, Hazard] = {
                 r"诈骗",
                 r"被骗",
                 r"要我.{0,6}(转|打钱|汇)",
+                r"(准备|马上|正在|正要).{0,2}转",
+                r"银行柜台",
+                r"稳赚不赔",
             ),
         ),
         Hazard(
@@ -202,6 +211,10 @@ HAZARDS: dict[str, Hazard] = {
                 r"不准走",
                 r"扣着",
                 r"扣下",
+                r"扣到起",
+                r"扣住",
+                r"不放人",
+                r"关了.{0,3}(天|晚|夜)",
                 r"非法拘禁",
                 r"传销",
                 r"园区",
@@ -215,7 +228,7 @@ HAZARDS: dict[str, Hazard] = {
             ("110报警",),
             _cues(
                 r"(孩子|娃|小孩|儿子|女儿|闺女|姑娘|孙子|孙女|小娃|学生).{0,12}"
-                r"(不见|丢了|走丢|找不到|找不着|没回|还没回|没有回|没到家|失踪|被拐|拐走|抱走|跟人走|跑了|离家出走)",
+                r"(不见|丢了|走丢|找不到|找不着|没回|还没回|没有回|没到家|失踪|被拐|拐走|抱走|跟人走|跑了|离家出走|走散)",
                 r"(不见|找不到|没回来).{0,6}(孩子|娃|小孩|儿子|女儿|孙)",
                 r"人贩子",
                 r"拐卖",
@@ -443,6 +456,8 @@ HAZARDS: dict[str, Hazard] = {
                 r"喊不应",
                 r"没气",
                 r"没呼吸",
+                r"没有呼吸",
+                r"突然倒",
                 r"喘不过",
                 r"喘不上",
                 r"呼吸困难",
@@ -521,6 +536,9 @@ URGENT = _cues(
     r"天都黑",
     r"晚上了",
     r"半夜",
+    r"今晚",
+    r"快说",
+    r"没电了",
 )
 # The same words, kept at a distance: the past, the law, what-ifs, prevention, figures of speech.
 PAST = _cues(
@@ -642,6 +660,8 @@ WHAT_IF = _cues(
     r"怕",
 )
 FIGURATIVE = _cues(
+    r"笑得",
+    r"笑惨",
     r"气死",
     r"饿死",
     r"笑死",
@@ -663,8 +683,27 @@ FIGURATIVE = _cues(
     r"死心",
 )
 
+# Someone saying they mean to end their life: first person and present by nature, so the
+# legal or asking framing around it ("我走了以后欠的钱家里要还不") is no distance at all.
+INTENT = _cues(
+    r"不想活",
+    r"活不下去",
+    r"活够了",
+    r"想死(?!你|人|了你)",
+    r"一了百了",
+    r"今晚就走",
+    r"不想拖累",
+    r"活着没意思",
+    r"交代后事",
+    r"遗言",
+    r"永别",
+    r"药都买好",
+    r"绳子都",
+)
+
 FEATURES = (
     "hazard",
+    "intent",
     "hazards",
     "urgent",
     "past",
@@ -714,6 +753,7 @@ def features(text: str, knn: float = 0.0, gram: float = 0.0) -> dict[str, float]
     return {
         "hazard": float(hits > 0),
         "hazards": float(min(hits, 3)),
+        "intent": float(bool(INTENT.search(text))),
         "urgent": float(min(len(URGENT.findall(text)), 3)),
         "past": float(min(len(PAST.findall(text)), 2)),
         "legal": float(min(len(LEGAL.findall(text)), 3)),

@@ -6,9 +6,12 @@ rankers, the confidence model and the emergency model together do what residents
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import pytest
 
-from bot import answering
+from bot import answering, search
 from tests.factories import REAL_CONTENT, make_app
 from tests.helpers import ask
 
@@ -151,6 +154,9 @@ EMERGENCIES = {
     "发现山上冒烟了找哪个": "12119",
     "屋头煤气味好重 我妈晕在厨房了 打哪个电话": "120",
     "娃娃掉进鱼塘了捞起来没得气了咋个整": "120",
+    # danger inside a legal question: farewell words, a transfer about to be made
+    "我不想拖累屋头了 我买的保险受益人写的我娃 我走了他拿得到钱不": "120",
+    "那个自称公安的喊我把存款转到他给的账户 我现在就在银行柜台 格是真的": "110",
 }
 NOT_EMERGENCIES = [
     "前年遭人打断了手，现在还能告他不",
@@ -161,6 +167,7 @@ NOT_EMERGENCIES = [
     "上个月出车祸对方全责，误工费咋个算",
     "去年山上冒烟烧了一片林子 后来查出来是哪个烧的 要赔好多",
     "司法所电话是多少",
+    "看电视剧里头有人遭绑架 吓得我一晚上没睡着",
 ]
 
 
@@ -185,8 +192,6 @@ def test_the_same_words_about_the_past_or_the_law_raise_no_alarm(ctx, question):
 def test_maybe_an_emergency_gets_one_line_of_numbers_and_the_answer_unchanged(ctx):
     """Below the firm alarm the hazard is a guess: the numbers are offered in one line, with
     no safety advice for a danger nobody described, and the answer follows as it would."""
-    from dataclasses import replace
-
     from bot import emergency
     from bot.wechat import render
 
@@ -224,6 +229,23 @@ def test_a_question_beyond_the_base_gets_possibly_related_articles_never_an_answ
     assert "尚未经法律顾问解释" in result.text and "12348" in result.text
     assert "《中华人民共和国兵役法》" in result.text
     assert not result.text.startswith("《")  # never presented as the answer
+
+
+def test_suggestions_are_offered_only_to_a_message_that_reads_like_a_legal_question(ctx):
+    """The full text matches almost anything ("护照在哪里办" finds 护照法): its articles go
+    only to messages the domain gate scores at least at its suggestions bar."""
+    if ctx.articles_index is None or ctx.domain is None:
+        pytest.skip("no full-text vectors shipped in content/embeddings")
+    question = "当义务兵要服几年役"
+    qvec = ctx.embedder.query(search.normalise(question))
+    score = ctx.domain.score(qvec, ctx.base.semantic.questions)
+    assert ctx.domain.passes(score)
+    strict, lenient = copy.copy(ctx.domain), copy.copy(ctx.domain)
+    strict.suggest_at, lenient.suggest_at = score + 0.01, score - 0.01
+    strict, lenient = replace(ctx, domain=strict), replace(ctx, domain=lenient)
+    refused = answering.answer(question, strict)
+    assert refused.outcome == "no_answer" and not refused.suggestions
+    assert answering.answer(question, lenient).outcome == "suggestions"
 
 
 def test_a_long_rambling_story_still_finds_its_law(ctx):
