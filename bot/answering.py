@@ -172,12 +172,20 @@ def _answer_law(
         return Answer("no_answer", citations=[{"domain": gate}])
     whole = _rank_one(text, qvec, ctx)
     result = whole if len(parts) < 2 else _several(parts, part_vecs, whole, ctx)
-    unsure = result.outcome == "choices"
-    if unsure and ctx.domain is not None and not ctx.domain.choices_ok(gate, result.confidence):
+    if ctx.domain is not None and not _may_show(result, gate, ctx.domain):
         # unsure what was meant, and it reads much like the messages that are not legal
         # questions ("咋个给别人转账"): honesty, not a list of articles
         return Answer("no_answer", confidence=result.confidence, citations=result.citations)
     return result
+
+
+def _may_show(result: Answer, gate: float | None, domain_gate: domain.Gate) -> bool:
+    """Numbered choices and full-text suggestions each have their own gate bar."""
+    if result.outcome == "choices":
+        return domain_gate.choices_ok(gate, result.confidence)
+    if result.outcome == "suggestions":
+        return domain_gate.suggestions_ok(gate)
+    return True
 
 
 def _several(parts: list[str], vecs: list[Any], whole: Answer, ctx: Context) -> Answer:

@@ -36,6 +36,10 @@ class Gate:
         # `unsure_at - unsure_slope * confidence` (fitted by `bench/calibrate.py unsure`).
         self.unsure_at = float(data.get("unsure_at", self.threshold))
         self.unsure_slope = float(data.get("unsure_slope", 0.0))
+        # Suggestions from the full text ("可能相关的法条") need at least this gate score
+        # (`bench/calibrate.py unsure`): they are never the answer, so they are offered only
+        # to a message that reads like a legal question.
+        self.suggest_at = float(data.get("suggest_at", self.threshold))
         self.others = others
 
     @classmethod
@@ -66,6 +70,10 @@ class Gate:
     def choices_ok(self, score: float | None, confidence: float | None) -> bool:
         """May a message with this gate score be shown numbered choices?"""
         return clears_choices_bar(score, confidence, self.unsure_at, self.unsure_slope)
+
+    def suggestions_ok(self, score: float | None) -> bool:
+        """May a message with this gate score be offered articles of the full text?"""
+        return score is None or score >= self.suggest_at
 
 
 def clears_choices_bar(
