@@ -72,6 +72,19 @@ def content_check() -> None:
         )
 
 
+def start_texts(app) -> tuple[list[str], list[str]]:
+    """What a worker embeds at start: the snippets' passages, and as questions the emergency
+    and domain models' examples and every phrasing. `snippets.npz` ships them all, so that a
+    clean install starts without embedding anything."""
+    base = lawbase.load(app.config["CONTENT_DIR"])
+    texts = [t for s in base.snippets for t in lawbase.passages(s)]
+    examples = [e["text"] for e in app.extensions["pufa.detector"].examples]
+    gate = app.extensions.get("pufa.domain")
+    examples += [e["text"] for e in gate.examples] if gate is not None else []
+    examples += [search.normalise(q) for s in base.snippets for q in s.questions]
+    return texts, examples
+
+
 @content.command("embed")
 @click.option("--fulltext", "with_fulltext", is_flag=True, help="also every article (slow)")
 def content_embed(with_fulltext: bool) -> None:
@@ -81,12 +94,7 @@ def content_embed(with_fulltext: bool) -> None:
         click.echo("the embedding model is not available (PUFA_EMBEDDINGS off?)", err=True)
         sys.exit(1)
     out = Path(current_app.config["CONTENT_DIR"]) / "embeddings"
-    base = lawbase.load(current_app.config["CONTENT_DIR"])
-    texts = [t for s in base.snippets for t in lawbase.passages(s)]
-    examples = [e["text"] for e in current_app.extensions["pufa.detector"].examples]
-    gate = current_app.extensions.get("pufa.domain")
-    examples += [e["text"] for e in gate.examples] if gate is not None else []
-    examples += [search.normalise(q) for s in base.snippets for q in s.questions]
+    texts, examples = start_texts(current_app)
     embedder.passages(texts)
     embedder.queries(examples)
     n = semantic.write_npz(out / "snippets.npz", texts, embedder.cache, queries=examples)

@@ -111,3 +111,17 @@ def test_a_long_message_is_squeezed_to_its_telling_words_within_the_budget():
 
 def test_a_short_message_reaches_the_model_whole():
     assert semantic.squeeze("老板拖欠工资咋个整") == "老板拖欠工资咋个整"
+
+
+def test_the_shipped_vectors_hold_everything_a_worker_embeds_at_start(tmp_path):
+    """A clean install must not spend its first start embedding: `flask --app bot content
+    embed` has to be rerun whenever phrasings or the models' examples change."""
+    from bot.cli import start_texts
+    from tests.factories import REAL_CONTENT, make_app
+
+    app = make_app(tmp_path, REAL_CONTENT)
+    texts, examples = start_texts(app)
+    shipped = semantic._read_npz(REAL_CONTENT / "embeddings" / "snippets.npz")
+    missing = [t for t in texts if semantic.text_key(t) not in shipped]
+    missing += [t for t in examples if semantic.text_key(t, query=True) not in shipped]
+    assert not missing, f"{len(missing)} texts not shipped, e.g. {missing[:3]}"
