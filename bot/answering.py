@@ -167,12 +167,17 @@ def _answer_law(
         return article_answer(wanted)
     legal = ctx.base.semantic.questions if ctx.base.semantic is not None else None
     gate = ctx.domain.score(qvec, legal) if ctx.domain is not None else None
-    if ctx.domain is not None and not ctx.domain.passes(gate):
+    # A message that names a law is a legal question, however far from the curated topics
+    # ("献血法规定多大年纪可以献血"): the gate, built from the snippets' phrasings, scores
+    # such questions low by construction.
+    named = articles.named_law(text, base=ctx.base, full=ctx.full)
+    judged = ctx.domain is not None and not named
+    if judged and not ctx.domain.passes(gate):
         # farming, prices, health, chit-chat: nothing to cite, whatever the words matched
         return Answer("no_answer", citations=[{"domain": gate}])
-    whole = _rank_one(text, qvec, ctx)
+    whole = _rank_one(text, qvec, ctx, law=named)
     result = whole if len(parts) < 2 else _several(parts, part_vecs, whole, ctx)
-    if ctx.domain is not None and not _may_show(result, gate, ctx.domain):
+    if judged and not _may_show(result, gate, ctx.domain):
         # unsure what was meant, and it reads much like the messages that are not legal
         # questions ("咋个给别人转账"): honesty, not a list of articles
         return Answer("no_answer", confidence=result.confidence, citations=result.citations)
@@ -212,13 +217,17 @@ def _several(parts: list[str], vecs: list[Any], whole: Answer, ctx: Context) -> 
     return main
 
 
-def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> Answer:
+def _rank_one(
+    text: str, qvec: Any, ctx: Context, *, fallback: bool = True, law: str | None = None
+) -> Answer:
     tokens = ctx.base.tokenizer.tokens(text)
     ranked = ctx.base.rank(text, qvec, k=10, tokens=tokens)
     found = [_logged(s, c) for s, c in ranked[:5]]
     if not ranked:
         return (
-            _fallback(_articles(text, qvec, ctx), found, None) if fallback else Answer("no_answer")
+            _fallback(_articles(text, qvec, ctx, law), found, None)
+            if fallback
+            else Answer("no_answer")
         )
     feats = features_for(text, ranked, qvec, ctx, tokens=tokens)
     p = _probability(feats, ranked, ctx)
@@ -229,7 +238,12 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
     top = ranked[0][0]
     if p >= answer_at:
         return Answer("answered", snippet=top, confidence=p, citations=found)
-    hits = _articles(text, qvec, ctx) if fallback and p < choices_at else None
+    curated = ctx.base.curated(text)
+    if curated is not None:
+        # word for word a question the snippet's curators wrote for it (or an adviser's
+        # correction added): a lookup, not a guess, however close its neighbours rank
+        return Answer("answered", snippet=curated, confidence=p, citations=found)
+    hits = _articles(text, qvec, ctx, law) if fallback and p < choices_at else None
     # Below every threshold, an article of the full text nearer the question than the best
     # snippet's own words (its summary or quote, written as formally as an article) sends
     # the resident to the full text; otherwise the snippets' choices serve them better.
@@ -244,11 +258,14 @@ def _rank_one(text: str, qvec: Any, ctx: Context, *, fallback: bool = True) -> A
     return _fallback(hits, found, p)
 
 
-def _articles(text: str, qvec: Any, ctx: Context) -> list | None:
-    """The full text's nearest articles, or None when there is no full-text index to ask."""
+def _articles(text: str, qvec: Any, ctx: Context, law: str | None = None) -> list | None:
+    """The full text's nearest articles (of `law` alone, when the message names one), or None
+    when there is no full-text index to ask."""
     if ctx.articles_index is None or qvec is None:
         return None
-    hits = ctx.articles_index.search(text, qvec, tokenizer=ctx.base.tokenizer, k=MAX_SUGGESTIONS)
+    hits = ctx.articles_index.search(
+        text, qvec, tokenizer=ctx.base.tokenizer, k=MAX_SUGGESTIONS, law=law
+    )
     suggest_at = ctx.confidence.suggest if ctx.confidence else 0.88
     return [h for h in hits if h.score >= suggest_at]
 

@@ -398,9 +398,13 @@ class LazyArticleIndex:
                 self._built = True
             return self._index
 
-    def search(self, text: str, qvec: Any, *, tokenizer: Any, k: int = 3) -> list[ArticleHit]:
+    def search(
+        self, text: str, qvec: Any, *, tokenizer: Any, k: int = 3, law: str | None = None
+    ) -> list[ArticleHit]:
         index = self.index()
-        return index.search(text, qvec, tokenizer=tokenizer, k=k) if index is not None else []
+        if index is None:
+            return []
+        return index.search(text, qvec, tokenizer=tokenizer, k=k, law=law)
 
 
 class ArticleIndex:
@@ -438,10 +442,17 @@ class ArticleIndex:
         vectors = semantic.normalise_rows(np.stack([v for _, v in kept]))
         return cls([a for a, _ in kept], vectors)
 
-    def search(self, text: str, qvec: Any, *, tokenizer: Any, k: int = 3) -> list[ArticleHit]:
+    def search(
+        self, text: str, qvec: Any, *, tokenizer: Any, k: int = 3, law: str | None = None
+    ) -> list[ArticleHit]:
+        """The k nearest articles; with `law`, only that law's (when it has any here)."""
         import numpy as np
 
         sims = self.vectors @ qvec
+        if law is not None:
+            mine = self._of_law(law)
+            if mine.any():
+                sims = np.where(mine, sims, -2.0)
         top = np.argpartition(-sims, 40)[:40] if len(sims) > 40 else np.arange(len(sims))
         top = top[np.argsort(-sims[top])]
         words = [t for t in dict.fromkeys(tokenizer.tokens(text)) if len(t) > 1]
@@ -453,5 +464,12 @@ class ArticleIndex:
         for r, i in enumerate(by_words):
             if overlap[i]:
                 fused[i] += 1 / (20 + r)
-        best = sorted(fused, key=lambda i: -fused[i])[:k]
+        best = [i for i in sorted(fused, key=lambda i: -fused[i]) if sims[i] > -2.0][:k]
         return [ArticleHit(self.articles[i], float(sims[i])) for i in best]
+
+    def _of_law(self, law: str):
+        import numpy as np
+
+        return np.fromiter(
+            (a.law == law for a in self.articles), dtype=bool, count=len(self.articles)
+        )

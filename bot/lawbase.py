@@ -101,6 +101,14 @@ class LawBase:
     semantic: search.SemanticIndex | None = None  # None: lexical matching only
     core_tokens: tuple[frozenset[str], ...] = ()  # words of each snippet's own text
     positions: dict[str, int] = field(default_factory=dict)  # snippet id → index
+    # each curated phrasing (as `search.phrase_key`) → the one snippet it belongs to
+    phrasings: dict[str, int] = field(default_factory=dict)
+
+    def curated(self, text: str) -> Snippet | None:
+        """The snippet whose curated phrasing this message is, word for word (spaces,
+        punctuation, full-width and traditional forms aside), if exactly one has it."""
+        i = self.phrasings.get(search.phrase_key(text))
+        return None if i is None else self.snippets[i]
 
     def core_coverage(self, tokens: list[str], snippet: Snippet) -> float:
         """Share of the question's weight found in the snippet's own words (not phrasings):
@@ -202,7 +210,16 @@ def _load(
         semantic=_semantic_index(snippets, embedder, holdout=holdout),
         core_tokens=tuple(frozenset(c) for c in cores),
         positions={s.id: i for i, s in enumerate(snippets)},
+        phrasings=_phrasings(snippets, holdout=holdout),
     )
+
+
+def _phrasings(snippets: list[Snippet], *, holdout: bool) -> dict[str, int]:
+    owners: dict[str, set[int]] = {}
+    for i, s in enumerate(snippets):
+        for q in s.questions[:-1] if holdout else s.questions:
+            owners.setdefault(search.phrase_key(q), set()).add(i)
+    return {key: next(iter(who)) for key, who in owners.items() if key and len(who) == 1}
 
 
 def _core_document(s: Snippet, tokenizer: search.Tokenizer) -> list[str]:

@@ -47,6 +47,11 @@ def normalise(text: str) -> str:
     return _t2s().convert(unicodedata.normalize("NFKC", text).lower().strip())
 
 
+def phrase_key(text: str) -> str:
+    """A question as a lookup key: normalised, without spaces or punctuation."""
+    return _PUNCT.sub("", normalise(text))
+
+
 @functools.cache
 def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")  # read-only converter tables, safe to share
