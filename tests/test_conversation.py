@@ -60,12 +60,12 @@ def test_a_question_beyond_the_base_gets_possibly_related_articles(
 ):
     if real_app.extensions.get("pufa.article_index") is None:
         pytest.skip("no full-text vectors shipped in content/embeddings")
-    reply = wechat.ask(client, "义务兵要当几年兵", openid=resident)  # 兵役法: no snippet
+    reply = wechat.ask(client, "按兵役法义务兵要当几年兵", openid=resident)  # no snippet
     assert "尚未经法律顾问解释" in reply and "12348" in reply
     assert "1. 《中华人民共和国兵役法》" in reply
     picked = wechat.ask(client, "1", openid=resident)
     assert "现行文本" in picked and "“义务兵服现役的期限为二年。”" in picked
-    assert exchange(real_app, "义务兵要当几年兵").outcome == "suggestions"  # a gap, logged
+    assert exchange(real_app, "按兵役法义务兵要当几年兵").outcome == "suggestions"  # a gap
 
 
 def test_a_follow_up_keeps_the_topic(client, wechat, resident):
@@ -76,6 +76,7 @@ def test_a_follow_up_keeps_the_topic(client, wechat, resident):
     assert "劳动" in which or "司法所" in which
     papers = wechat.ask(client, "要带哪样材料", openid=resident)
     assert "还没有可靠的答案" not in papers
+    assert "劳动" in papers  # the wage topic's answer, not another subject's
 
 
 def test_an_emergency_asked_like_a_follow_up_gets_the_numbers_not_the_topic(

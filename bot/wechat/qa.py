@@ -408,6 +408,13 @@ def _question(text: str, turn: Turn) -> Result:
         if joined.outcome in ("answered", "choices"):
             joined.emergency = ans.emergency  # this message's danger, not the topic's words
             return _paged(joined, turn, topic=topic, question=text)
+        on_its_own = ans.outcome in ("answered", "choices")  # "那离婚了娃儿跟哪个"
+        if not on_its_own and FOLLOW_UP.search(text) and topic.get("snippet") in ctx.base.by_id:
+            # nothing clearer for the topic and this together ("要带哪样材料"): the topic's
+            # own answer again, whose explanation says what to keep and where to go
+            again = answering.Answer("answered", snippet=ctx.base.by_id[topic["snippet"]])
+            again.emergency = ans.emergency
+            return _paged(again, turn, topic=topic, question=text, lead=render.ABOUT_TOPIC)
     return _paged(ans, turn, question=text)
 
 
@@ -456,8 +463,9 @@ def _paged(
     *,
     topic: dict[str, Any] | None = None,
     question: str | None = None,
+    lead: str = "",
 ) -> Result:
-    text = render.answer_text(ans, base=lawbase.current(), office=turn.office)
+    text = render.answer_text(ans, base=lawbase.current(), office=turn.office, lead=lead)
     pages = paginate(text, int(current_app.config["REPLY_MAX_BYTES"]))
     state: dict[str, Any] = {"choices": ans.choices, "more": pages[1:]}
     state["answered_key"] = None  # reply_once fills in this message's key

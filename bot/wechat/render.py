@@ -173,6 +173,7 @@ FEEDBACK_SORRY = (
     "您可以换个说法再问，或拨打12348公共法律服务热线，也可到{office}当面咨询。"
 )
 WHICH_OFFICE = "关于刚才说的事，可以找：\n{help}"
+ABOUT_TOPIC = "关于刚才说的事：\n"
 EXPLAIN_HEAD = "💡说明："
 MENU_HEAD = "【{topic}】常见问题，回复数字查看："
 MENU_UNKNOWN = "这个菜单暂时没有内容。您可以直接打字提问。"
@@ -210,9 +211,10 @@ def maybe_in_danger(alarm: Emergency, reply: str) -> str:
     return EMERGENCY_MAYBE.format(numbers="、".join(alarm.numbers)) + "\n\n" + reply
 
 
-def answer_text(ans: Answer, *, base: LawBase, office: str) -> str:
-    """The whole reply to one answered message: emergency numbers first, always."""
-    body = _body(ans, base=base, office=office)
+def answer_text(ans: Answer, *, base: LawBase, office: str, lead: str = "") -> str:
+    """The whole reply to one answered message: emergency numbers first, always; `lead`
+    opens the answer itself ("关于刚才说的事：")."""
+    body = lead + _body(ans, base=base, office=office)
     alarm = ans.emergency
     if alarm is None:
         return body
