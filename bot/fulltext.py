@@ -416,8 +416,11 @@ class ArticleIndex:
     """
 
     def __init__(self, articles: list[Article], vectors: Any):
+        import numpy as np
+
         self.articles = articles
         self.vectors = vectors
+        self._laws = np.array([a.law for a in articles])  # for one law's articles at once
 
     @classmethod
     def build(cls, full: FullText | None, embedder: Any) -> ArticleIndex | None:
@@ -450,7 +453,7 @@ class ArticleIndex:
 
         sims = self.vectors @ qvec
         if law is not None:
-            mine = self._of_law(law)
+            mine = self._laws == law
             if mine.any():
                 sims = np.where(mine, sims, -2.0)
         top = np.argpartition(-sims, 40)[:40] if len(sims) > 40 else np.arange(len(sims))
@@ -466,10 +469,3 @@ class ArticleIndex:
                 fused[i] += 1 / (20 + r)
         best = [i for i in sorted(fused, key=lambda i: -fused[i]) if sims[i] > -2.0][:k]
         return [ArticleHit(self.articles[i], float(sims[i])) for i in best]
-
-    def _of_law(self, law: str):
-        import numpy as np
-
-        return np.fromiter(
-            (a.law == law for a in self.articles), dtype=bool, count=len(self.articles)
-        )
