@@ -12,6 +12,7 @@ processes (gunicorn workers, python -m scheduler) against the real API.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import click
@@ -62,6 +63,9 @@ def demo(port: int, api_port: int, tick: int) -> None:
     api = make_server("127.0.0.1", api_port, create_fake_api(fake), threaded=True)
     threading.Thread(target=api.serve_forever, daemon=True, name="fake-wechat-api").start()
     jobs.bind(app)
+    # The terminal is for staff: a tick every few seconds is not news (publishing is; the
+    # jobs log that themselves). A failing tick still shows, as a warning.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(
         jobs.tick, "interval", seconds=tick, id="pufa-tick", coalesce=True, max_instances=1
