@@ -167,10 +167,12 @@ def _answer_law(
         return article_answer(wanted)
     legal = ctx.base.semantic.questions if ctx.base.semantic is not None else None
     gate = ctx.domain.score(qvec, legal) if ctx.domain is not None else None
-    # A message that names a law is a legal question, however far from the curated topics
-    # ("献血法规定多大年纪可以献血"): the gate, built from the snippets' phrasings, scores
-    # such questions low by construction.
+    # A message that names a law no snippet quotes is a legal question ("献血法规定多大年纪
+    # 可以献血"): the gate, built from the snippets' phrasings, scores such questions low by
+    # construction. A law the base covers is judged like any message ("民法典宣传月搞啥子活动").
     named = articles.named_law(text, base=ctx.base, full=ctx.full)
+    if named in ctx.base.laws:
+        named = None
     judged = ctx.domain is not None and not named
     if judged and not ctx.domain.passes(gate):
         # farming, prices, health, chit-chat: nothing to cite, whatever the words matched

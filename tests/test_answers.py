@@ -250,12 +250,15 @@ def test_suggestions_are_offered_only_to_a_message_that_reads_like_a_legal_quest
 
 def test_a_message_that_names_a_law_is_a_legal_question_however_far_from_the_base(ctx):
     """The domain gate learnt legal questions from the snippets' phrasings; a question about
-    a law no snippet quotes reads unlike them, but naming the law settles it."""
+    a law no snippet quotes reads unlike them, but naming that law settles it."""
     if ctx.articles_index is None:
         pytest.skip("no full-text vectors shipped in content/embeddings")
     named = ask("献血法规定多大年纪可以献血", ctx=ctx)
     assert named.outcome == "suggestions"
     assert all(s.article.law == "中华人民共和国献血法" for s in named.suggestions)
+    # a law the base covers is no such sign: the campaign is not a legal question
+    campaign = ask("民法典宣传月村里搞啥子活动", ctx=ctx)
+    assert campaign.outcome == "no_answer" and not campaign.suggestions
     # a two-character name is an everyday word too: no citations for a school poster
     poster = ask("宪法宣传日的手抄报咋个排版好看 娃儿急得哭", ctx=ctx)
     assert poster.outcome == "no_answer" and not poster.suggestions and not poster.options
