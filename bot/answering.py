@@ -170,7 +170,7 @@ def _answer_law(
     # A message that names a law no snippet quotes is a legal question ("献血法规定多大年纪
     # 可以献血"): the gate, built from the snippets' phrasings, scores such questions low by
     # construction. A law the base covers is judged like any message ("民法典宣传月搞啥子活动").
-    named = articles.named_law(text, base=ctx.base, full=ctx.full)
+    named = articles.named_law(text, full=ctx.full)
     if named in ctx.base.laws:
         named = None
     judged = ctx.domain is not None and not named

@@ -82,12 +82,13 @@ def resolve(law: str, label: str, *, base: LawBase, full: FullText | None) -> As
     return Asked(law, label, article=article, law_text=law_text)
 
 
-def named_law(text: str, *, base: LawBase, full: FullText | None) -> str | None:
-    """The law a message names ("献血法规定多大可以献血"), by a name of three characters or
-    more (two-character names such as 宪法 are everyday words too: "宪法宣传日的手抄报")."""
-    names = _names(base, full)
-    found = [n for n in names if len(n) >= 3 and n in text]
-    return names[max(found, key=len)] if found else None
+def named_law(text: str, *, full: FullText | None) -> str | None:
+    """The law of the full text a message names ("献血法规定多大可以献血"), by a name of three
+    characters or more (two-character names such as 宪法 are everyday words too: "宪法宣传日的
+    手抄报"); the longest name wins (劳动合同法 over 劳动法)."""
+    candidates = [*(full.names if full else ()), *ALIASES.items()]
+    found = [(n, law) for n, law in candidates if len(n) >= 3 and n in text]
+    return max(found, key=lambda f: len(f[0]))[1] if found else None
 
 
 def _names(base: LawBase, full: FullText | None) -> dict[str, str]:

@@ -662,6 +662,8 @@ WHAT_IF = _cues(
 FIGURATIVE = _cues(
     r"笑得",
     r"笑惨",
+    r"吓死我",
+    r"火烧眉毛",
     r"气死",
     r"饿死",
     r"笑死",

@@ -23,6 +23,7 @@ snippets, whose quotes CI checks against the reference texts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -83,6 +84,12 @@ class FullText:
     laws: dict[str, LawText]
     source: str
     cleaned: dict[str, list[str]] = field(default_factory=dict)  # kind of fix → articles
+
+    @functools.cached_property
+    def names(self) -> tuple[tuple[str, str], ...]:
+        """(name, full name) of every law by its full and its short name, longest first."""
+        pairs = {n: law.name for law in self.laws.values() for n in (law.name, law.short)}
+        return tuple(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
 
     def law(self, name: str) -> LawText | None:
         """Find a law by full name, short name (劳动法) or a name ending it."""
