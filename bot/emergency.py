@@ -46,6 +46,20 @@ def _cues(*words: str) -> re.Pattern[str]:
     return re.compile("|".join(words))
 
 
+# Someone's own words of ending their life: a suicide cue, and the `intent` feature below.
+SAYS_FAREWELL = (
+    r"不想活",
+    r"活不下去",
+    r"活够了",
+    r"一了百了",
+    r"今晚就走",
+    r"不想拖累",
+    r"活着没意思",
+    r"交代后事",
+    r"遗言",
+    r"永别",
+)
+
 # Most life-threatening and most specific first: the first hazard whose cues match names the
 # numbers. Cues are fragments, so typos around them still match.
 HAZARDS: dict[str, Hazard] = {
@@ -55,9 +69,7 @@ HAZARDS: dict[str, Hazard] = {
             "suicide",
             ("120急救", "110报警", "12356心理援助热线"),
             _cues(
-                r"不想活",
-                r"活不下去",
-                r"活够了",
+                *SAYS_FAREWELL,
                 r"自杀",
                 r"轻生",
                 r"寻短见",
@@ -71,17 +83,10 @@ HAZARDS: dict[str, Hazard] = {
                 r"上吊",
                 r"烧炭",
                 r"安眠药",
-                r"一了百了",
                 r"遗书",
                 r"留了封信",
                 r"想不开",
                 r"寻死",
-                r"今晚就走",
-                r"不想拖累",
-                r"活着没意思",
-                r"交代后事",
-                r"遗言",
-                r"永别",
             ),
         ),
         Hazard(
@@ -687,21 +692,7 @@ FIGURATIVE = _cues(
 
 # Someone saying they mean to end their life: first person and present by nature, so the
 # legal or asking framing around it ("我走了以后欠的钱家里要还不") is no distance at all.
-INTENT = _cues(
-    r"不想活",
-    r"活不下去",
-    r"活够了",
-    r"想死(?!你|人|了你)",
-    r"一了百了",
-    r"今晚就走",
-    r"不想拖累",
-    r"活着没意思",
-    r"交代后事",
-    r"遗言",
-    r"永别",
-    r"药都买好",
-    r"绳子都",
-)
+INTENT = _cues(*SAYS_FAREWELL, r"想死(?!你|人|了你)", r"药都买好", r"绳子都")
 
 FEATURES = (
     "hazard",

@@ -62,20 +62,17 @@ def tokenizer(cache_dir: str | os.PathLike[str] | None = None, *, shared: bool =
 
 def idf(cache_dir: str | os.PathLike[str] | None = None) -> tuple[dict[str, float], float]:
     """jieba's IDF table (`jieba/analyse/idf.txt`) and its median, read once per process."""
-    return _read("idf", cache_dir, _build_idf, any_dir=True) or _build_idf()
+    return _read("idf", cache_dir, _build_idf, any_dir=True)
 
 
 def _read(what: str, cache_dir: Any, build: Callable[[], Any], *, any_dir: bool) -> Any:
-    if not cache_dir:
-        if not any_dir:
-            return None
-        if (what, "") not in _LOADED:  # the folder some earlier caller named, if any
-            known = next((d for _, d in _LOADED if d), None)
-            _LOADED[(what, "")] = _read(what, known, build, any_dir=False) if known else build()
-        return _LOADED[(what, "")]
-    key = (what, str(cache_dir))
+    if not cache_dir and any_dir:  # the folder some earlier caller named, if any
+        cache_dir = next((d for _, d in _LOADED if d), "")
+    if not cache_dir and not any_dir:
+        return None
+    key = (what, str(cache_dir or ""))
     if key not in _LOADED:
-        _LOADED[key] = _pickled(Path(cache_dir), what, build)
+        _LOADED[key] = _pickled(Path(cache_dir), what, build) if cache_dir else build()
     return _LOADED[key]
 
 
@@ -106,8 +103,9 @@ def _pickled(folder: Path, what: str, build: Callable[[], Any]) -> Any:
 
 
 def _source(what: str) -> Path:
-    here = Path(jieba.__file__)
-    return here.with_name(jieba.DEFAULT_DICT_NAME) if what == "dictionary" else _idf_file()
+    if what == "dictionary":
+        return Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
+    return _idf_file()
 
 
 def _idf_file() -> Path:
