@@ -236,6 +236,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["greetings", "questions"], help="one kind of load")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo (ratios: n/a)")
     parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+    parser.add_argument(
+        "--write-behind",
+        choices=["on", "off", "both"],
+        default="off",
+        help="the Q&A log written behind the reply, or before it (the default); both: compare",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="pufa-load-"))
     script = folder / "requests.lua"
@@ -248,12 +254,19 @@ def main() -> None:
     setups = [("SQLite", None, None)]
     if args.database_url:
         setups.append(("PostgreSQL + Redis", args.database_url, args.redis_url))
+    modes = ["on", "off"] if args.write_behind == "both" else [args.write_behind]
+    setups = [
+        (f"{label}{', write-behind' if m == 'on' else ''}", *rest, m)
+        for label, *rest in setups
+        for m in modes
+    ]
 
     print("| server, load | req/s | p50 ms | p99 ms | errors | non-200 | ÷ echo |")
     print("|---|---|---|---|---|---|---|")
     echo = {} if args.no_echo else run_echo(folder, script, args.seconds, args.worker_class)
-    for label, database_url, redis_url in setups:
+    for label, database_url, redis_url, write_behind in setups:
         env = pufa_env(folder, database_url, redis_url, args.embedding_threads)
+        env["PUFA_JOURNAL_WRITE_BEHIND"] = "true" if write_behind == "on" else "false"
         migrate(env, fresh_postgres=bool(database_url))
         proc, port = start("bot:create_app()", env, ROOT, args.worker_class)
         warm_up(port, folder)

@@ -51,6 +51,11 @@ class Defaults:
     STORAGE_BUDGET_MS = 1000
     STORAGE_RETRY_SECONDS = 5
     REDIS_TIMEOUT_MS = 300
+    # Write-behind: a finished exchange goes to the local spool and the reply goes out; a
+    # thread of each worker writes the spool into the database in batches. Off (measured
+    # better on one host, docs/benchmarks.md): each reply waits for its own commit, under
+    # the budget above. For a database across a slow network.
+    JOURNAL_WRITE_BEHIND = False
     RETRY_WAIT_SECONDS = 3.0  # a retry waits this long for the first delivery's reply
     DATABASE_STATEMENT_TIMEOUT_MS = 5000  # PostgreSQL; locks wait at most STORAGE_BUDGET_MS
 

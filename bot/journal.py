@@ -45,11 +45,13 @@ from bot.stores import (
     DiskKeys,
     RedisError,
     StorageUnavailable,
+    Writer,
     in_database,
     private_dir,
     redis_client,
     redis_failed,
     storage,
+    sync_files,
     write_atomically,
 )
 
@@ -59,6 +61,8 @@ CLAIM_TTL = 24 * 3600  # WeChat's retries end within 15 s; a day also covers slo
 DISK_CLAIM_TTL = 3600  # claims on the local disk are only for outages; an hour is plenty
 PENDING = ""
 REPLAY_EVERY = 5.0  # seconds between checks of the spool after a successful write
+WRITER_IDLE_SECONDS = 5.0  # the writer also looks at the spool this often, woken or not
+BATCH = 200  # spooled entries written per transaction
 UNAVAILABLE = (SQLAlchemyError, StorageUnavailable)
 # Errors that say the database cannot take anything now: the entry waits, replay stops.
 TRANSIENT = (OperationalError, InterfaceError, PoolTimeout, DisconnectionError, StorageUnavailable)
@@ -119,17 +123,7 @@ def claim(entry: Entry) -> Claim:
 
 
 def _claim_in_database(entry: Entry) -> tuple[bool, str | None]:
-    row = Exchange(
-        msg_key=entry.msg_key,
-        account_id=entry.account_id,
-        openid_hash=entry.openid_hash,
-        kind=entry.kind,
-        question=entry.question,
-        outcome="pending",
-        citations=[],
-        received_at=datetime.fromisoformat(entry.received_at),
-    )
-    db.session.add(row)
+    db.session.add(_new_row(entry, {"outcome": "pending", "citations": []}))
     try:
         db.session.commit()
     except IntegrityError:
@@ -210,8 +204,19 @@ def _reply_in_database(msg_key: str) -> str | None:
 
 
 def finish(entry: Entry) -> None:
-    """Make the finished entry durable (database, else spool), then share its reply."""
+    """Make the finished entry durable, then share its reply.
+
+    Write-behind (the default): the entry is written to the spool and this worker's writer
+    thread moves it into the database in a batch, so no reply waits on a database commit.
+    While the database is skipped after a timeout, or when the spool cannot be written: the
+    database under the storage budget, and past it the spool, fsync'd at once.
+    """
     entry.answered_at = datetime.now(UTC).isoformat()
+    behind = current_app.config["JOURNAL_WRITE_BEHIND"] and storage().database_breaker.closed()
+    if behind and spool(entry, behind=True) is not None:
+        _share_reply(entry, stored=False)
+        writer().wake()
+        return
     try:
         in_database(_write, entry)
         stored = True
@@ -222,6 +227,18 @@ def finish(entry: Entry) -> None:
     _share_reply(entry, stored)
     if stored:
         _maybe_replay()
+
+
+def writer() -> Writer:
+    """This worker's write-behind thread (see `bot.stores.Writer`)."""
+    return storage().writer(drain, WRITER_IDLE_SECONDS)
+
+
+def flush(timeout: float | None = None, *, force: bool = False) -> bool:
+    """Write every spooled entry the database takes now, after any pass in progress (tests,
+    and feedback on an exchange still spooled). False if not within `timeout`, or while the
+    database is skipped after a timeout (`force`: try it anyway)."""
+    return writer().flush(timeout, force=force)
 
 
 def _share_reply(entry: Entry, stored: bool) -> None:
@@ -256,20 +273,22 @@ def _insert_or_complete(entry: Entry, values: dict[str, Any]) -> None:
     """Insert a finished entry; if a row is already there, complete it only if still pending."""
     existing = db.session.scalar(select(Exchange).where(Exchange.msg_key == entry.msg_key))
     if existing is None:
-        db.session.add(
-            Exchange(
-                msg_key=entry.msg_key,
-                account_id=entry.account_id,
-                openid_hash=entry.openid_hash,
-                kind=entry.kind,
-                question=entry.question,
-                received_at=datetime.fromisoformat(entry.received_at),
-                **values,
-            )
-        )
+        db.session.add(_new_row(entry, values))
     elif existing.outcome == "pending":
         for key, value in values.items():
             setattr(existing, key, value)
+
+
+def _new_row(entry: Entry, values: dict[str, Any]) -> Exchange:
+    return Exchange(
+        msg_key=entry.msg_key,
+        account_id=entry.account_id,
+        openid_hash=entry.openid_hash,
+        kind=entry.kind,
+        question=entry.question,
+        received_at=datetime.fromisoformat(entry.received_at),
+        **values,
+    )
 
 
 # -- the spool ------------------------------------------------------------------------------
@@ -279,11 +298,16 @@ def spool_dir() -> Path:
     return Path(current_app.config["SPOOL_DIR"])
 
 
-def spool(entry: Entry) -> Path | None:
-    """Write one entry durably: temp file, fsync, atomic rename."""
+def spool(entry: Entry, *, behind: bool = False) -> Path | None:
+    """Write one entry durably: temp file, fsync, atomic rename. None if the disk refused it.
+
+    `behind` (write-behind): the caller has the database to fall back on, and the writer
+    thread commits the entry within milliseconds, so the file is not fsync'd here: it
+    survives the worker dying at once, a power cut once the writer has written it to the
+    database or, while the database waits, synced it (`drain`)."""
     record = asdict(entry)
     record.pop("in_database"), record.pop("claimed_on")
-    return _spool_record(record)
+    return _spool_record(record, quiet=behind, sync=not behind)
 
 
 def spool_erasure(openid_hash: str) -> Path | None:
@@ -291,23 +315,34 @@ def spool_erasure(openid_hash: str) -> Path | None:
     return _spool_record({"erase": openid_hash})
 
 
-def _spool_record(record: dict[str, Any]) -> Path | None:
+def _spool_record(record: dict[str, Any], *, quiet: bool = False, sync: bool = True) -> Path | None:
     """Write the record; if even the disk fails, say so loudly and let the reply go out."""
     try:
         folder = spool_dir()
         private_dir(folder)
         final = folder / f"{time.time_ns()}-{uuid.uuid4().hex}.json"
-        write_atomically(final, json.dumps(record, ensure_ascii=False))
+        write_atomically(final, json.dumps(record, ensure_ascii=False), sync=sync)
         return final
     except OSError as exc:
         key = record.get("msg_key") or "an erasure"
-        log.critical("database down AND spool unwritable: %s is lost from the log (%s)", key, exc)
+        if quiet:
+            log.error("spool unwritable, writing %s to the database directly: %s", key, exc)
+        else:
+            log.critical(
+                "database down AND spool unwritable: %s is lost from the log (%s)", key, exc
+            )
         return None
 
 
 def spooled() -> list[Path]:
     folder = spool_dir()
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def depth() -> int:
+    """Entries not yet in the database: spooled, or being written right now."""
+    folder = spool_dir()
+    return len(spooled()) + (len(list(folder.glob(".*.replaying"))) if folder.is_dir() else 0)
 
 
 def quarantined() -> list[dict[str, Any]]:
@@ -330,39 +365,132 @@ class Replayed:
 
 
 def replay_spool() -> Replayed:
-    """Move spooled entries into the database, in order.
+    """Move spooled entries into the database, in order, up to `BATCH` per transaction.
 
-    Each file is claimed by renaming it, so two workers never replay the same entry, and a
-    transient failure puts the file back and stops: the rest wait for the database. An entry
-    the database refuses for good (a value it rejects, an unreadable file) is quarantined with
-    its reason and replay goes on. Entries are unique by msg_key, so a crash between commit
-    and delete cannot create a duplicate.
+    Each file is claimed by renaming it, so two workers never replay the same entry. A batch
+    the database refuses is retried one entry at a time: a transient failure puts the files
+    back and stops (the rest wait for the database); an entry the database refuses for good
+    (a value it rejects, an unreadable file) is quarantined with its reason and replay goes
+    on. Entries are unique by msg_key, so a crash between commit and delete cannot create a
+    duplicate, and a file left claimed by a dead process is put back first.
     """
     result = Replayed()
-    for path in spooled():
+    _put_back_orphans()
+    paths = spooled()
+    for start in range(0, len(paths), BATCH):
+        batch = _take(paths[start : start + BATCH])
+        if batch and not _write_batch(batch, result) and not _one_by_one(batch, result):
+            break
+    if result.written or result.quarantined:  # routine under write-behind: each quarantined
+        # entry and each pause is logged on its own above
+        log.debug("spool replay: %d written, %d quarantined", result.written, result.quarantined)
+    return result
+
+
+def drain() -> Replayed:
+    """Replay until the spool is empty or the database cannot take entries (the writer's
+    pass; the writer skips passes while the answer path skips the database)."""
+    total = Replayed()
+    while True:
+        done = replay_spool()
+        total.written += done.written
+        total.quarantined += done.quarantined
+        if done.waiting:
+            total.waiting = done.waiting
+            sync_files(spooled())  # they wait for the database: make them survive a power cut
+            return total
+        if not (done.written or done.quarantined):
+            return total
+
+
+Taken = tuple[Path, Path, str]  # the spool file, its claimed name, its text
+
+
+def _take(paths: list[Path]) -> list[Taken]:
+    taken = []
+    for path in paths:
         mine = path.with_name(f".{path.stem}.{os.getpid()}.replaying")
         try:
             os.rename(path, mine)
         except FileNotFoundError:
             continue  # another worker took it
-        raw = mine.read_text(encoding="utf-8", errors="replace")
+        taken.append((path, mine, mine.read_text(encoding="utf-8", errors="replace")))
+    return taken
+
+
+def _write_batch(batch: list[Taken], result: Replayed) -> bool:
+    """All of `batch` in one transaction; False (nothing written) if anything was refused."""
+    if len(batch) < 2:
+        return False
+    try:
+        records = [json.loads(raw) for _, _, raw in batch]
+        if any("erase" in r for r in records):
+            return False  # an erasure runs alone, in order
+        entries = [Entry.from_record(r) for r in records]
+        keys = [e.msg_key for e in entries]
+        rows = db.session.scalars(select(Exchange).where(Exchange.msg_key.in_(keys)))
+        existing = {row.msg_key: row for row in rows}
+        for entry in entries:
+            row = existing.get(entry.msg_key)
+            if row is None:
+                existing[entry.msg_key] = _new_row(entry, _values(entry))
+                db.session.add(existing[entry.msg_key])
+            elif row.outcome == "pending":
+                for key, value in _values(entry).items():
+                    setattr(row, key, value)
+        db.session.commit()
+    except Exception:  # sorted out entry by entry
+        db.session.rollback()
+        return False
+    for _, mine, _ in batch:
+        mine.unlink()
+    result.written += len(batch)
+    return True
+
+
+def _one_by_one(batch: list[Taken], result: Replayed) -> bool:
+    """Each entry in its own transaction; False if the database made the rest wait."""
+    for index, (path, mine, raw) in enumerate(batch):
         try:
             _replay_record(json.loads(raw))
         except Exception as exc:  # sorted below: the database waits, or the entry is refused
             db.session.rollback()
             if _transient(exc):
-                os.rename(mine, path)
+                for back, claimed, _ in batch[index:]:
+                    os.rename(claimed, back)
                 result.waiting = _short(exc)
                 log.warning("spool replay paused, database unavailable: %s", result.waiting)
-                break
+                return False
             _quarantine(mine, path.name, raw, exc)
             result.quarantined += 1
             continue
         mine.unlink()
         result.written += 1
-    if result.written or result.quarantined:
-        log.info("spool replay: %d written, %d quarantined", result.written, result.quarantined)
-    return result
+    return True
+
+
+def _put_back_orphans() -> None:
+    """Files a killed process had claimed for replay go back to the spool."""
+    folder = spool_dir()
+    for claimed in folder.glob(".*.replaying") if folder.is_dir() else []:
+        stem, _, pid = claimed.name[1:].removesuffix(".replaying").rpartition(".")
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            os.rename(claimed, folder / f"{stem}.json")
+            log.warning("spooled entry %s put back: its replaying process %s is gone", stem, pid)
+        except FileNotFoundError:
+            continue  # another worker put it back
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _replay_record(record: dict[str, Any]) -> None:
@@ -490,7 +618,10 @@ def record_feedback(msg_key: str, value: str) -> bool:
     loses nothing an adviser needs: it only delays the mark.
     """
     try:
-        return in_database(_mark_feedback, msg_key, value)
+        if in_database(_mark_feedback, msg_key, value):
+            return True
+        # still in this host's spool (write-behind): write it, then mark it
+        return in_database(_flush_then_mark, msg_key, value)
     except UNAVAILABLE as exc:
         log.warning("feedback on %s not stored: %s", msg_key, _short(exc))
         return False
@@ -502,6 +633,10 @@ def _mark_feedback(msg_key: str, value: str) -> bool:
     ).rowcount
     db.session.commit()
     return bool(done)
+
+
+def _flush_then_mark(msg_key: str, value: str) -> bool:
+    return flush(storage().budget / 2) and _mark_feedback(msg_key, value)
 
 
 def _maybe_replay() -> None:

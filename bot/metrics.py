@@ -50,7 +50,7 @@ class Stores:
     def collect(self) -> Iterator[Metric]:
         with self.app.app_context():
             spool = GaugeMetricFamily("pufa_spool_entries", "Q&A entries waiting in the spool")
-            spool.add_metric([], len(journal.spooled()))
+            spool.add_metric([], journal.depth())
             yield spool
             held = GaugeMetricFamily("pufa_quarantined_entries", "Entries the database refused")
             held.add_metric([], len(journal.quarantined()))

@@ -75,6 +75,8 @@ class Storage:
         self._pool_lock = threading.Lock()
         self._background: Future[Any] | None = None
         self.last_replay_check = 0.0  # the journal replays its spool at most every few seconds
+        self._writer: Writer | None = None
+        self._writer_lock = threading.Lock()
 
     def pool(self) -> ThreadPoolExecutor:
         """Created on first use, so that gunicorn forks before any thread exists."""
@@ -105,6 +107,13 @@ class Storage:
             return
         self._background = self.pool().submit(self._in_context, None, _logged(fn))
 
+    def writer(self, work: Callable[[], Any], idle: float) -> Writer:
+        """This worker's write-behind thread running `work` (created once, started on use)."""
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = Writer(self.app, work, idle, self.database_breaker.closed)
+            return self._writer
+
     def close(self) -> None:
         """Let the pool's threads end; a later call starts a new pool (tests close their apps
         after each test, some apps serve a whole module; a worker's app lives forever)."""
@@ -112,6 +121,8 @@ class Storage:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        if self._writer is not None:
+            self._writer.stop()
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait for the background job, if any (the CLI before exit, and tests)."""
@@ -140,6 +151,87 @@ class Storage:
 
     def redis_client(self) -> redis.Redis | None:
         return self.redis if self.redis is not None and self.redis_breaker.closed() else None
+
+
+class Writer:
+    """A thread of this worker process that runs `work` when woken, and every `idle` seconds.
+
+    The journal's write-behind: a reply goes out once its entry is durable in the spool, and
+    this thread moves spooled entries into the database in batches, off the answer path. The
+    thread starts on first use, so gunicorn forks before it exists (and a forked child, which
+    inherits no threads, starts its own).
+    """
+
+    def __init__(self, app: Flask, work: Callable[[], Any], idle: float, ready: Callable[[], bool]):
+        self.app, self.work, self.idle = app, work, idle
+        self.ready = ready  # False: the database was skipped after a timeout; passes wait
+        self._state = threading.Condition()
+        self._pending = self._busy = self._stopped = False
+        self._pass = threading.Lock()  # one pass at a time in this process
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def wake(self) -> None:
+        with self._state:
+            self._stopped = False  # a thread told to stop but not yet gone goes on instead
+            self._ensure_running()
+            self._pending = True
+            self._state.notify_all()
+
+    def flush(self, timeout: float | None = None, *, force: bool = False) -> bool:
+        """Let the thread finish what it was woken for, then run one pass here: everything
+        spooled before the call is written (or waits for the database). False if that did
+        not happen within `timeout`, or if the database is skipped (unless `force`)."""
+        if not (force or self.ready()):
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._state:
+            idle = self._state.wait_for(lambda: not (self._busy or self._pending), timeout)
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not idle or not self._pass.acquire(timeout=-1 if left is None else left):
+            return False
+        try:
+            self._run_once()
+        finally:
+            self._pass.release()
+        return True
+
+    def stop(self) -> None:
+        with self._state:
+            self._stopped = True
+            self._state.notify_all()
+
+    def _ensure_running(self) -> None:
+        alive = self._thread is not None and self._thread.is_alive()
+        if alive and self._pid == os.getpid():
+            return
+        self._busy, self._pid = False, os.getpid()
+        self._thread = threading.Thread(target=self._loop, name="pufa-journal-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._state:
+                if not self._pending and not self._stopped:
+                    self._state.wait(self.idle)
+                if self._stopped:
+                    return
+                self._pending, self._busy = False, True
+            try:
+                if self.ready():
+                    with self._pass:
+                        self._run_once()
+            finally:
+                with self._state:
+                    self._busy = False
+                    self._state.notify_all()
+
+    def _run_once(self) -> None:
+        try:
+            with self.app.app_context():
+                self.work()
+        except Exception:  # the entries stay spooled; the next pass tries again
+            log.exception("journal writer pass failed")
 
 
 class DiskKeys:
@@ -207,14 +299,31 @@ def private_dir(root: Path, folder: Path | None = None) -> None:
         folder.mkdir(mode=0o700, exist_ok=True)
 
 
-def write_atomically(final: Path, text: str) -> None:
-    """Temp file (0600), fsync, rename: a reader sees the whole file or none of it."""
+def write_atomically(final: Path, text: str, *, sync: bool = True) -> None:
+    """Temp file (0600), fsync, rename: a reader sees the whole file or none of it.
+
+    `sync=False` leaves the fsync to the caller (`sync_files`): the file then survives the
+    process dying, but a power cut only once synced."""
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, final)
+
+
+def sync_files(paths: list[Path]) -> None:
+    """fsync files written with `write_atomically(sync=False)`, and their folders."""
+    for path in [*paths, *{p.parent for p in paths}]:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # written to the database meanwhile
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _logged(fn: Callable[[], Any]) -> Callable[[], Any]:

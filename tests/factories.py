@@ -12,10 +12,11 @@ import re
 import shutil
 from pathlib import Path
 
+from flask.testing import FlaskClient
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
-from bot import create_app
+from bot import create_app, journal
 from bot.extensions import db
 from bot.wechat.simulator import Simulator
 from tests.helpers import APPS, MODULE_APPS
@@ -99,11 +100,24 @@ def make_app(
     }
     config.update(overrides)
     app = create_app(config)
+    app.test_client_class = SettledClient
     with app.app_context():
         db.drop_all()
         db.create_all()
     (MODULE_APPS if module_scoped else APPS).append(app)
     return app
+
+
+class SettledClient(FlaskClient):
+    """Each request returns once the journal's writer has written what the request spooled
+    (write-behind): what an adviser sees a moment later is what the test then reads."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        if self.application.config["JOURNAL_WRITE_BEHIND"]:
+            with self.application.app_context():
+                journal.flush()
+        return response
 
 
 def close_app(app) -> None:

@@ -72,11 +72,11 @@ def test_with_the_database_down_the_reply_goes_out_and_the_entry_is_stored_after
     reply = plain_wechat.ask(client, "老板拖欠工资怎么办，电话13812345678", msg_id=555)
     assert "第五十条" in reply
     with app.app_context():
-        assert len(journal.spooled()) == 1
+        assert journal.depth() == 1
     outage.end()
     with app.app_context():
-        assert journal.replay_spool().written == 1
-        assert journal.spooled() == []
+        journal.flush(force=True)  # the writer's pass once the database is back
+        assert journal.depth() == 0
     [row] = exchanges(app)
     assert row.msg_key == "msg:555" and row.reply == reply
     assert "13812345678" not in row.question
@@ -94,12 +94,11 @@ def test_spooled_entries_are_written_by_the_next_request_once_the_database_is_ba
     assert keys == ["msg:601", "msg:602"]
 
 
-def test_replaying_twice_never_duplicates_an_entry(app, client, plain_wechat, outage):
-    outage.start()
-    plain_wechat.ask(client, "工资被拖欠", msg_id=701)
-    outage.end()
+def test_replaying_twice_never_duplicates_an_entry(app):
     with app.app_context():
-        path = journal.spooled()[0]
+        entry = journal.Entry(msg_key="msg:701", openid_hash=None, kind="text", question="工资")
+        entry.reply, entry.outcome = "答", "answered"
+        path = journal.spool(entry)
         saved = path.read_bytes()
         journal.replay_spool()
         path.write_bytes(saved)  # as if a crash came between commit and delete
@@ -113,7 +112,7 @@ def test_a_retry_during_an_outage_is_still_answered_once(app, client, plain_wech
     again = plain_wechat.ask(client, "老板拖欠工资", msg_id=801)
     assert first == again
     with app.app_context():
-        assert len(journal.spooled()) == 1
+        assert journal.depth() == 1
 
 
 def test_unsubscribing_during_an_outage_is_carried_out_after_recovery(
@@ -126,7 +125,7 @@ def test_unsubscribing_during_an_outage_is_carried_out_after_recovery(
     )
     outage.end()
     with app.app_context():
-        journal.replay_spool()
+        journal.flush(force=True)
     [row] = exchanges(app)
     assert row.openid_hash is None
 
@@ -176,6 +175,7 @@ def test_spooled_questions_and_the_demo_database_are_readable_by_the_service_onl
     outage.start()
     plain_wechat.ask(client, "老板拖欠工资，电话13812345678", msg_id=1201)
     with app.app_context():
+        journal.flush()  # the outage goes on: the entry stays in the spool
         [path] = journal.spooled()
         url = db.engine.url
     assert path.stat().st_mode & 0o777 == 0o600

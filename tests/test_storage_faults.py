@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
+import time
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
 from bot import journal
 from bot.extensions import db
 from bot.models import Exchange
+from bot.stores import Writer
 from bot.wechat import qa
 from tests.factories import Outage, make_app
 
@@ -28,12 +32,18 @@ def rows(app) -> list[Exchange]:
 
 def spooled(app) -> int:
     with app.app_context():
-        return len(journal.spooled())
+        return journal.depth()
 
 
 def replay(app) -> journal.Replayed:
     with app.app_context():
         return journal.replay_spool()
+
+
+def flush(app) -> None:
+    """The journal writer's pass once the database is back."""
+    with app.app_context():
+        journal.flush(force=True)
 
 
 def is_sqlite(app) -> bool:
@@ -88,7 +98,8 @@ def test_a_frozen_database_does_not_hold_the_reply_and_loses_nothing(app, client
     assert WAGE_ARTICLE in first and WAGE_ARTICLE in second
     assert spooled(app) == 2
     app.extensions["pufa.storage"].pool().shutdown(wait=True)  # the stuck calls finish
-    assert replay(app).written == 2
+    flush(app)
+    assert spooled(app) == 0
     logged = rows(app)
     assert sorted(r.msg_key for r in logged) == ["msg:4101", "msg:4102"]
     assert all(r.outcome == "answered" and WAGE_ARTICLE in r.reply for r in logged)
@@ -106,7 +117,8 @@ def test_a_locked_table_does_not_hold_the_reply(app, client, plain_wechat):
         assert WAGE_ARTICLE in reply
         assert spooled(app) == 1
         locker.rollback()
-    assert replay(app).written == 1
+    flush(app)
+    assert spooled(app) == 0
     assert [r.msg_key for r in rows(app)] == ["msg:4201"]
 
 
@@ -186,6 +198,65 @@ def test_a_quarantined_entry_can_be_put_back_once_fixed(app, runner):
     assert [r.msg_key for r in rows(app)] == ["msg:4601"]
 
 
+# -- write-behind: the reply never waits for a commit ------------------------------------------
+
+
+def eventually(check, seconds: float = 10.0):
+    """Poll until `check()` is truthy (the writer thread runs on its own)."""
+    deadline = time.monotonic() + seconds
+    while not (found := check()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def test_the_reply_goes_out_once_the_entry_is_spooled_and_the_writer_logs_it(
+    tmp_path, plain_wechat
+):
+    app = make_app(tmp_path, JOURNAL_WRITE_BEHIND=True)
+    client = FlaskClient(app)  # no test helper flushing the journal: the writer alone
+    commits = []
+    with app.app_context():
+        event.listen(db.engine, "commit", lambda conn: commits.append(threading.get_ident()))
+    for n in range(30):
+        reply = plain_wechat.ask(client, "老板拖欠工资怎么办", msg_id=4901 + n, openid=f"o-{n}")
+        assert WAGE_ARTICLE in reply
+    logged = eventually(lambda: len(rows(app)) == 30 and rows(app))
+    assert logged and all(r.outcome == "answered" and WAGE_ARTICLE in r.reply for r in logged)
+    assert eventually(lambda: spooled(app) == 0)  # each file goes once its batch committed
+    # every exchange's commit ran in the writer thread, never in the request's (the claims of
+    # a database without Redis commit on the answer path: each claim is one statement)
+    writer = app.extensions["pufa.storage"]._writer._thread.ident
+    assert writer in commits
+
+
+def test_an_entry_a_killed_writer_had_taken_is_put_back_and_written(app):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with app.app_context():
+        entry = journal.Entry(msg_key="msg:5001", openid_hash=None, kind="text", question="工资")
+        entry.reply, entry.outcome = "答", "answered"
+        path = journal.spool(entry)
+        path.rename(path.with_name(f".{path.stem}.{dead.pid}.replaying"))  # died mid-replay
+        assert journal.spooled() == [] and journal.depth() == 1
+        journal.flush(force=True)
+        assert journal.depth() == 0
+    assert [r.msg_key for r in rows(app)] == ["msg:5001"]
+
+
+def test_feedback_right_after_an_answer_marks_it_though_it_is_still_spooled(
+    tmp_path, plain_wechat, monkeypatch, redis_url
+):
+    # claims in Redis: no row until the writer has written it
+    app = make_app(tmp_path, REDIS_URL=redis_url, JOURNAL_WRITE_BEHIND=True)
+    monkeypatch.setattr(Writer, "wake", lambda self: None)  # a writer that has not run yet
+    client = FlaskClient(app)
+    plain_wechat.ask(client, "老板拖欠工资怎么办", msg_id=5101, openid="o-fb")
+    assert rows(app) == []
+    plain_wechat.ask(client, "没用", msg_id=5102, openid="o-fb")
+    marked = {r.msg_key: r.feedback for r in rows(app)}
+    assert marked["msg:5101"] == "not_useful"
+
+
 # -- answered once, logged once, through any crash ---------------------------------------------
 
 
@@ -197,11 +268,14 @@ def _die(*args, **kwargs):
     raise Killed
 
 
+WRITE_BEHIND, DIRECT = {"JOURNAL_WRITE_BEHIND": True}, {}
 STEPS = {
-    "after claiming": (qa, "respond"),
-    "after answering": (journal, "finish"),
-    "while storing": (journal, "_write"),
-    "after storing, before sharing the reply": (journal, "_share_reply"),
+    "after claiming": (qa, "respond", DIRECT),
+    "after answering": (journal, "finish", DIRECT),
+    "while spooling (write-behind)": (journal, "write_atomically", WRITE_BEHIND),
+    "after spooling, before sharing (write-behind)": (journal, "_share_reply", WRITE_BEHIND),
+    "while storing": (journal, "_write", DIRECT),
+    "after storing, before sharing the reply": (journal, "_share_reply", DIRECT),
 }
 
 
@@ -210,11 +284,12 @@ STEPS = {
 def test_a_worker_killed_at_any_step_leaves_the_message_answered_and_logged_once(
     tmp_path, plain_wechat, monkeypatch, request, step, shared_by
 ):
-    settings = {"RETRY_WAIT_SECONDS": 0.5}
+    module, name, config = STEPS[step]
+    settings = {"RETRY_WAIT_SECONDS": 0.5, **config}
     if shared_by == "redis":
         settings["REDIS_URL"] = request.getfixturevalue("redis_url")
     dying, survivor = make_app(tmp_path, **settings), make_app(tmp_path, **settings)
-    monkeypatch.setattr(*STEPS[step], _die)
+    monkeypatch.setattr(module, name, _die)
     with pytest.raises(Killed):
         plain_wechat.ask(dying.test_client(), "老板拖欠工资怎么办", msg_id=4701)
     monkeypatch.undo()
