@@ -286,12 +286,27 @@ def calibrate_unsure() -> None:
     for g in sorted((g for g in grid if g[0] == a and g[1] == b), key=lambda g: g[2]):
         print(f"  suggest_at {g[2]:.3f}: right {g[3]}, cited {g[4]}")
     print(f"without the bars: right {base_right}, out-of-scope cited {base_cited}")
+    pareto: dict[int, tuple] = {}
+    for g in grid:
+        if g[4] not in pareto or g[3] > pareto[g[4]][3]:
+            pareto[g[4]] = g
+    print("fewest citations for each number right (the trade-off):")
+    best = -1
+    for cited_, g in sorted(pareto.items()):
+        if g[3] > best:
+            best = g[3]
+            print(
+                f"  cited {cited_}: right {g[3]} (unsure_at {g[0]:.3f}, slope {g[1]:.2f}, suggest_at {g[2]:.3f})"
+            )
     print(
         f"unsure_at {a:.3f}, unsure_slope {b:.2f}, suggest_at {c:.3f}: right {right}, cited {cited}"
     )
+
     data = json.loads((ROOT / "bot" / "data" / "domain.json").read_text(encoding="utf-8"))
     data.update(
-        unsure_at=round(float(a), 3), unsure_slope=round(float(b), 2), suggest_at=round(float(c), 3)
+        unsure_at=round(float(a), 3),
+        unsure_slope=round(float(b), 2),
+        suggest_at=round(float(c), 3),
     )
     write_model("domain", data)
 
