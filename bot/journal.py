@@ -206,16 +206,16 @@ def _reply_in_database(msg_key: str) -> str | None:
 def finish(entry: Entry) -> None:
     """Make the finished entry durable, then share its reply.
 
-    Write-behind (the default): the entry is written to the spool and this worker's writer
-    thread moves it into the database in a batch, so no reply waits on a database commit.
-    While the database is skipped after a timeout, or when the spool cannot be written: the
-    database under the storage budget, and past it the spool, fsync'd at once.
+    By default: the database under the storage budget, and past it the spool, fsync'd at
+    once. With `JOURNAL_WRITE_BEHIND`: the entry is written to the spool and this worker's
+    writer thread moves it into the database in a batch, so no reply waits on a commit (not
+    while the database is skipped after a timeout, or when the spool cannot be written).
     """
     entry.answered_at = datetime.now(UTC).isoformat()
     behind = current_app.config["JOURNAL_WRITE_BEHIND"] and storage().database_breaker.closed()
-    if behind and spool(entry, behind=True) is not None:
+    if behind and (path := spool(entry, behind=True)) is not None:
         _share_reply(entry, stored=False)
-        writer().wake()
+        writer().wake(unsynced=path)
         return
     try:
         in_database(_write, entry)
@@ -392,12 +392,13 @@ def drain() -> Replayed:
     pass; the writer skips passes while the answer path skips the database)."""
     total = Replayed()
     while True:
+        unsynced = writer().take_unsynced()
         done = replay_spool()
         total.written += done.written
         total.quarantined += done.quarantined
         if done.waiting:
             total.waiting = done.waiting
-            sync_files(spooled())  # they wait for the database: make them survive a power cut
+            sync_files(unsynced)  # they wait for the database: make them survive a power cut
             return total
         if not (done.written or done.quarantined):
             return total

@@ -170,9 +170,12 @@ class Writer:
         self._pass = threading.Lock()  # one pass at a time in this process
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._unsynced: list[Path] = []  # files this process wrote without fsync
 
-    def wake(self) -> None:
+    def wake(self, unsynced: Path | None = None) -> None:
         with self._state:
+            if unsynced is not None:
+                self._unsynced.append(unsynced)
             self._stopped = False  # a thread told to stop but not yet gone goes on instead
             self._ensure_running()
             self._pending = True
@@ -195,6 +198,12 @@ class Writer:
         finally:
             self._pass.release()
         return True
+
+    def take_unsynced(self) -> list[Path]:
+        """The files written without fsync since the last call (some may be gone)."""
+        with self._state:
+            taken, self._unsynced = self._unsynced, []
+        return taken
 
     def stop(self) -> None:
         with self._state:

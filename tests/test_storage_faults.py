@@ -234,6 +234,24 @@ def test_the_reply_goes_out_once_the_entry_is_spooled_and_the_writer_logs_it(
     assert writer in commits
 
 
+def test_with_write_behind_entries_that_wait_for_the_database_are_synced_to_disk(
+    tmp_path, plain_wechat, monkeypatch
+):
+    app = make_app(tmp_path, JOURNAL_WRITE_BEHIND=True)
+    synced = []
+    monkeypatch.setattr(journal, "sync_files", synced.extend)
+    outage = Outage(app)
+    outage.start()
+    reply = plain_wechat.ask(app.test_client(), "老板拖欠工资怎么办", msg_id=5201)
+    assert WAGE_ARTICLE in reply
+    with app.app_context():
+        [path] = journal.spooled()
+    assert path in synced  # not fsync'd on the answer path, but once the database made it wait
+    outage.end()
+    flush(app)
+    assert [r.msg_key for r in rows(app)] == ["msg:5201"]
+
+
 def test_an_entry_a_killed_writer_had_taken_is_put_back_and_written(app):
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -253,7 +271,9 @@ def test_feedback_right_after_an_answer_marks_it_though_it_is_still_spooled(
 ):
     # claims in Redis: no row until the writer has written it
     app = make_app(tmp_path, REDIS_URL=redis_url, JOURNAL_WRITE_BEHIND=True)
-    monkeypatch.setattr(Writer, "wake", lambda self: None)  # a writer that has not run yet
+    monkeypatch.setattr(
+        Writer, "wake", lambda self, unsynced=None: None
+    )  # a writer that has not run yet
     client = FlaskClient(app)
     plain_wechat.ask(client, "老板拖欠工资怎么办", msg_id=5101, openid="o-fb")
     assert rows(app) == []
