@@ -272,11 +272,18 @@ def _write(entry: Entry) -> None:
 def _insert_or_complete(entry: Entry, values: dict[str, Any]) -> None:
     """Insert a finished entry; if a row is already there, complete it only if still pending."""
     existing = db.session.scalar(select(Exchange).where(Exchange.msg_key == entry.msg_key))
-    if existing is None:
-        db.session.add(_new_row(entry, values))
-    elif existing.outcome == "pending":
+    _complete(entry, values, existing)
+
+
+def _complete(entry: Entry, values: dict[str, Any], row: Exchange | None) -> Exchange:
+    """Add `entry` as a new row, or complete its `row` with `values` if still pending."""
+    if row is None:
+        row = _new_row(entry, values)
+        db.session.add(row)
+    elif row.outcome == "pending":
         for key, value in values.items():
-            setattr(existing, key, value)
+            setattr(row, key, value)
+    return row
 
 
 def _new_row(entry: Entry, values: dict[str, Any]) -> Exchange:
@@ -431,14 +438,8 @@ def _write_batch(batch: list[Taken], result: Replayed) -> bool:
         keys = [e.msg_key for e in entries]
         rows = db.session.scalars(select(Exchange).where(Exchange.msg_key.in_(keys)))
         existing = {row.msg_key: row for row in rows}
-        for entry in entries:
-            row = existing.get(entry.msg_key)
-            if row is None:
-                existing[entry.msg_key] = _new_row(entry, _values(entry))
-                db.session.add(existing[entry.msg_key])
-            elif row.outcome == "pending":
-                for key, value in _values(entry).items():
-                    setattr(row, key, value)
+        for entry in entries:  # the same message twice: the first completes it
+            existing[entry.msg_key] = _complete(entry, _values(entry), existing.get(entry.msg_key))
         db.session.commit()
     except Exception:  # sorted out entry by entry
         db.session.rollback()
@@ -621,7 +622,9 @@ def record_feedback(msg_key: str, value: str) -> bool:
     try:
         if in_database(_mark_feedback, msg_key, value):
             return True
-        # still in this host's spool (write-behind): write it, then mark it
+        if not current_app.config["JOURNAL_WRITE_BEHIND"]:
+            return False
+        # still in this host's spool, its writer's next pass: write it now, then mark it
         return in_database(_flush_then_mark, msg_key, value)
     except UNAVAILABLE as exc:
         log.warning("feedback on %s not stored: %s", msg_key, _short(exc))
